@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "graced",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "graced", targets: ["graced"]),
+        .library(name: "SupervisorCore", targets: ["SupervisorCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // libsystemd (sd_notify, sd_listen_fds_with_names, sd_journal_sendv) and the
+        // async-signal-safe fork/exec helper. C, because the child side of a fork must
+        // not run Swift code.
+        .target(
+            name: "CSystemd",
+            linkerSettings: [.linkedLibrary("systemd")]
+        ),
+        .target(
+            name: "SupervisorCore",
+            dependencies: [
+                "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .executableTarget(
+            name: "graced",
+            dependencies: [
+                "SupervisorCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "SupervisorCoreTests",
+            dependencies: ["SupervisorCore"]
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["SupervisorCore"]
+        ),
+    ]
+)

@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+
+/// Where a listening socket came from, as `graced status` shows it.
+public enum ListenerOrigin: String, Sendable {
+    case bound
+    case systemd
+    case fdStore = "fd store"
+}
+
+/// One listening socket graced holds. Workers get duplicates of `fd`; the socket itself
+/// lives as long as graced holds it, across any number of generations.
+public final class Listener {
+    public let name: String
+    public let address: ListenerAddress
+    public let fd: Int32
+    public let origin: ListenerOrigin
+    public let inode: UInt64?
+    /// Generations whose workers were given this socket and have not finished.
+    var users: Set<Int> = []
+    /// Removed from the config by a reload: closed once its last user has drained.
+    var retired = false
+
+    init(name: String, address: ListenerAddress, fd: Int32, origin: ListenerOrigin) {
+        self.name = name
+        self.address = address
+        self.fd = fd
+        self.origin = origin
+        self.inode = SocketInfo.inode(fd)
+    }
+}
+
+/// The listening sockets, keyed by listener name.
+///
+/// A reload keeps a listener whose name and address are unchanged (the very same socket,
+/// so not one queued connection is lost), binds new ones, and closes removed ones only
+/// after the generations that used them have drained.
+public final class ListenerSet {
+    /// In config order: this order is the fd order (3, 4, ...) of new workers.
+    public fileprivate(set) var current: [Listener] = []
+    fileprivate(set) var retiredListeners: [Listener] = []
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// Sockets handed over by systemd or the fd store, by name, not yet claimed.
+    var inherited: [String: (fd: Int32, origin: ListenerOrigin)] = [:]
+
+    /// Makes `current` match `configs`. All-or-nothing: if one listener cannot be opened,
+    /// the ones opened by this call are closed again and nothing changes.
+    func reconcile(with configs: [ListenerConfig]) throws(ListenerError) {
+        var next: [Listener] = []
+        var opened: [Listener] = []
+        for config in configs {
+            if let existing = current.first(where: { $0.name == config.name && $0.address == config.address }) {
+                next.append(existing)
+                continue
+            }
+            do {
+                let listener: Listener
+                if let handed = inherited.removeValue(forKey: config.name) {
+                    listener = Listener(name: config.name, address: config.address, fd: handed.fd, origin: handed.origin)
+                } else {
+                    let fd = try ListeningSocket.open(config)
+                    listener = Listener(name: config.name, address: config.address, fd: fd, origin: .bound)
+                }
+                opened.append(listener)
+                next.append(listener)
+            } catch {
+                for listener in opened { close(listener, log: false) }
+                throw error
+            }
+        }
+        for listener in opened {
+            logger.info("listener \(listener.name) listening on \(listener.address)", metadata: [
+                "event": "listener-open", "listener": "\(listener.name)", "fd": "\(listener.fd)", "origin": "\(listener.origin.rawValue)",
+            ])
+        }
+        for old in current where !next.contains(where: { $0 === old }) {
+            old.retired = true
+            retiredListeners.append(old)
+        }
+        current = next
+        closeUnusedRetired()
+    }
+
+    /// Records that `generation` was given `listeners`.
+    func markInUse(_ listeners: [Listener], by generation: Int) {
+        for listener in listeners { listener.users.insert(generation) }
+    }
+
+    /// A generation has ended: its retired listeners may now be closed.
+    func release(generation: Int) {
+        for listener in current + retiredListeners { listener.users.remove(generation) }
+        closeUnusedRetired()
+    }
+
+    /// Closes every socket (graced's own shutdown).
+    func closeAll() {
+        for listener in retiredListeners + current { close(listener, log: true) }
+        retiredListeners = []
+        current = []
+    }
+
+    fileprivate func closeUnusedRetired() {
+        let (done, waiting) = (retiredListeners.filter { $0.users.isEmpty }, retiredListeners.filter { !$0.users.isEmpty })
+        retiredListeners = waiting
+        for listener in done { close(listener, log: true) }
+    }
+
+    private func close(_ listener: Listener, log: Bool) {
+        if case .unix(let path) = listener.address, listener.origin == .bound {
+            _ = unlink(path)
+        }
+        FileDescriptor.close(listener.fd)
+        if log {
+            logger.info("listener \(listener.name) \(listener.address) closed", metadata: [
+                "event": "listener-closed", "listener": "\(listener.name)",
+            ])
+        }
+    }
+}
+
+extension ListenerSet {
+    /// Undoes a ``reconcile(with:)`` whose reload failed: `previous` becomes current again,
+    /// and listeners opened for the failed reload close once its workers are gone.
+    func restore(_ previous: [Listener]) {
+        for listener in current where !previous.contains(where: { $0 === listener }) {
+            listener.retired = true
+            retiredListeners.append(listener)
+        }
+        for listener in previous { listener.retired = false }
+        retiredListeners.removeAll { listener in previous.contains { $0 === listener } }
+        current = previous
+        closeUnusedRetired()
+    }
+}

@@ -1,0 +1,42 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads process ancestry from /proc, to accept READY=1 from a worker's descendants.
+enum ProcessTree {
+    /// The parent pid from /proc/PID/stat, or nil if the process is gone.
+    static func parent(of pid: pid_t) -> pid_t? {
+        guard let text = readSmallFile("/proc/\(pid)/stat") else { return nil }
+        // Field 2 is "(comm)" and comm may hold spaces or ')': parse after the last ')'.
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count >= 2, let ppid = pid_t(fields[1]) else { return nil }
+        return ppid
+    }
+
+    /// Walks up from `pid` until `isTarget` holds (returning that pid) or the chain ends.
+    static func ancestor(of pid: pid_t, where isTarget: (pid_t) -> Bool) -> pid_t? {
+        var current = pid
+        for _ in 0..<64 {
+            if isTarget(current) { return current }
+            guard current > 1, let next = parent(of: current) else { return nil }
+            current = next
+        }
+        return nil
+    }
+
+    static func readSmallFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { FileDescriptor.close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = retryingOnInterrupt { read(fd, &chunk, chunk.count) }
+            if n <= 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+            if bytes.count > 1 << 20 { break }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,41 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The read end of one of a worker's stdout/stderr pipes.
+final class OutputStream {
+    let fd: Int32
+    let worker: Worker
+    let name: String
+    private var splitter = OutputLineSplitter()
+    private static let chunkSize = 64 * 1024
+
+    init(fd: Int32, worker: Worker, name: String) {
+        self.fd = fd
+        self.worker = worker
+        self.name = name
+    }
+
+    /// Reads what is available (bounded, so one chatty worker cannot starve the loop) and
+    /// returns the complete lines and whether the stream has ended.
+    func readAvailable(maxChunks: Int = 16) -> (lines: [String], ended: Bool) {
+        var lines: [String] = []
+        var buffer = [UInt8](repeating: 0, count: OutputStream.chunkSize)
+        for _ in 0..<maxChunks {
+            let n = buffer.withUnsafeMutableBytes { raw in
+                retryingOnInterrupt { read(fd, raw.baseAddress!, raw.count) }
+            }
+            if n > 0 {
+                lines += buffer.withUnsafeBytes { splitter.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                continue
+            }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return (lines, false)
+            }
+            // EOF, or an error that will not go away.
+            if let last = splitter.finish() { lines.append(last) }
+            return (lines, true)
+        }
+        return (lines, false)
+    }
+}

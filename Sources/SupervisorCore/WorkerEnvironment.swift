@@ -1,0 +1,54 @@
+/// Composes what a worker receives: argv with `{fd:NAME}` expanded and the environment
+/// of the socket-activation protocol. Pure, so it is unit-tested without processes.
+public enum WorkerEnvironment {
+    /// Variables graced sets for every worker, and that the worker must never inherit from
+    /// graced's own environment (they describe graced's sockets, not the worker's).
+    public static let protocolVariables: Set<String> = [
+        "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
+        "WATCHDOG_USEC", "WATCHDOG_PID", "FDSTORE", "JOURNAL_STREAM",
+        "GRACED_GENERATION", "GRACED_WORKER", "EINHORN_FDS",
+    ]
+
+    /// Replaces each `{fd:NAME}` with that listener's fd number in the worker (3, 4, ...).
+    public static func expandArguments(_ arguments: [String], listenerNames: [String]) -> [String] {
+        arguments.map { argument in
+            guard argument.contains("{fd:") else { return argument }
+            var result = argument
+            for (offset, name) in listenerNames.enumerated() {
+                result = result.replacingOccurrences(of: "{fd:\(name)}", with: String(3 + offset))
+            }
+            return result
+        }
+    }
+
+    /// The worker's environment as `NAME=value` strings, except `LISTEN_PID`, which the
+    /// spawn helper writes in the child. Later sources win: graced's environment, then
+    /// `[worker] environment`, then the protocol variables.
+    public static func compose(
+        inherited: [String: String],
+        configured: [EnvironmentVariable],
+        listenerNames: [String],
+        notifySocket: String,
+        generation: Int,
+        workerIndex: Int,
+        credentials: WorkerCredentials?
+    ) -> [String] {
+        var environment = inherited.filter { !protocolVariables.contains($0.key) }
+        if let credentials, let name = credentials.userName {
+            environment["USER"] = name
+            environment["LOGNAME"] = name
+            if let home = credentials.home { environment["HOME"] = home }
+        }
+        for variable in configured {
+            environment[variable.name] = variable.value
+        }
+        let fdNumbers = listenerNames.indices.map { String(3 + $0) }
+        environment["LISTEN_FDS"] = String(listenerNames.count)
+        environment["LISTEN_FDNAMES"] = listenerNames.joined(separator: ":")
+        environment["EINHORN_FDS"] = fdNumbers.joined(separator: " ")
+        environment["NOTIFY_SOCKET"] = notifySocket
+        environment["GRACED_GENERATION"] = String(generation)
+        environment["GRACED_WORKER"] = String(workerIndex)
+        return environment.keys.sorted().map { "\($0)=\(environment[$0]!)" }
+    }
+}

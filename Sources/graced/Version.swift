@@ -1,0 +1,1 @@
+enum GracedVersion { static let string = "0.1.0" }
