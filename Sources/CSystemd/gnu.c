@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 int graced_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
@@ -15,3 +16,5 @@ unsigned graced_random_u32(void) {
     if (getrandom(&value, sizeof(value), GRND_NONBLOCK) != sizeof(value)) value = (unsigned)getpid() * 2654435761u;
     return value;
 }
+
+int graced_accept_cloexec_nonblock(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }

@@ -38,17 +38,19 @@ extension Supervisor {
     }
 
     func finishStop() {
+        // Tell `graced stop` clients before the control socket closes.
+        for observer in stopObservers { observer() }
+        stopObservers.removeAll()
         for pid in probes.keys { ProcessSignaller.send(.kill, to: pid) }
         for generation in orderedGenerations { generationFinished(generation) }
         listeners.closeAll()
+        controlServer?.close()
         for stream in outputStreams.values {
             loop.unregister(fd: stream.fd)
             FileDescriptor.close(stream.fd)
         }
         outputStreams.removeAll()
         logger.info("graced stopped", metadata: ["event": "stopped"])
-        for observer in stopObservers { observer() }
-        stopObservers.removeAll()
         exitCode = 0
         loop.stop()
     }

@@ -51,6 +51,7 @@ public final class Supervisor {
     /// Whoever wants to hear that a retired generation is gone (`reload --wait-drained`).
     var drainObservers: [Int: [() -> Void]] = [:]
 
+    var controlServer: ControlServer?
     public internal(set) var stopPhase: StopPhase = .running
     var stopObservers: [() -> Void] = []
     var announcedReady = false
@@ -88,6 +89,7 @@ public final class Supervisor {
             logger.error("cannot watch signals or the notify socket: \(error)")
             return 1
         }
+        _ = openControlSocket()
         startFirstGeneration()
         loop.run()
         return exitCode
@@ -158,4 +160,5 @@ public struct ReloadRecord: Sendable {
     public var detail: String
     public var duration: Duration
     public var generation: Int?
+    public var finishedAt: MonotonicInstant = .now()
 }

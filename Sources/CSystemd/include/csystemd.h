@@ -88,4 +88,7 @@ int graced_set_pipe_size(int fd, int size);
 /// Random bytes from getrandom(2), for unique socket names.
 unsigned graced_random_u32(void);
 
+/// accept4 with SOCK_CLOEXEC | SOCK_NONBLOCK.
+int graced_accept_cloexec_nonblock(int fd);
+
 #endif

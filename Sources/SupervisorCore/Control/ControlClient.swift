@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// The blocking client side of the control socket, for `graced reload|status|stop`.
+public final class ControlClient {
+    public enum Failure: Error, CustomStringConvertible {
+        /// Nobody answers at the path (exit status 3).
+        case noSupervisor(String)
+        /// The connection broke or timed out mid-conversation.
+        case broken(String)
+
+        public var description: String {
+            switch self {
+            case .noSupervisor(let text), .broken(let text): return text
+            }
+        }
+    }
+
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+
+    public init(path: String) throws(Failure) {
+        guard var addr = UnixAddress.make(path) else { throw .noSupervisor("control socket path \(path) is too long") }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .noSupervisor("socket: \(SystemError.describe(errno))") }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, UnixAddress.length(path)) }
+        }
+        guard rc == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            throw .noSupervisor("no supervisor answered at \(path): \(SystemError.describe(code))")
+        }
+        self.fd = fd
+    }
+
+    deinit {
+        Glibc.close(fd)
+    }
+
+    public func send(_ request: ControlRequest) throws(Failure) {
+        guard FileDescriptor.writeAll(fd, ControlProtocol.encodeRequest(request)) else {
+            throw .broken("cannot send the request: \(SystemError.describe(errno))")
+        }
+    }
+
+    /// The next reply line; nil when graced closed the connection.
+    public func nextReply(timeout: Duration?) throws(Failure) -> ControlReply? {
+        let deadline = timeout.map { MonotonicInstant.now() + $0 }
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(buffer[..<newline])
+                buffer.removeFirst(newline + 1)
+                do {
+                    return try JSONDecoder().decode(ControlReply.self, from: Data(line))
+                } catch {
+                    throw .broken("unreadable reply from graced: \(String(decoding: line, as: UTF8.self))")
+                }
+            }
+            var waitMilliseconds: Int32 = -1
+            if let deadline {
+                let left = deadline.since(.now())
+                if left <= .zero { throw .broken("no answer within the timeout") }
+                waitMilliseconds = Int32(clamping: left.milliseconds + 1)
+            }
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&pfd, 1, waitMilliseconds)
+            if ready < 0 && errno == EINTR { continue }
+            if ready == 0 { continue }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let n = retryingOnInterrupt { read(fd, &chunk, chunk.count) }
+            if n < 0 { throw .broken("connection to graced broke: \(SystemError.describe(errno))") }
+            if n == 0 {
+                if buffer.isEmpty { return nil }
+                buffer.append(UInt8(ascii: "\n"))
+                continue
+            }
+            buffer.append(contentsOf: chunk[0..<n])
+        }
+    }
+}

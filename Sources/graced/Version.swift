@@ -1,1 +1,0 @@
-enum GracedVersion { static let string = "0.1.0" }
