@@ -60,9 +60,14 @@ public final class ListenerSet {
                 next.append(existing)
                 continue
             }
-            do {
+            do throws(ListenerError) {
                 let listener: Listener
                 if let handed = inherited.removeValue(forKey: config.name) {
+                    if let problem = InheritedSockets.mismatch(fd: handed.fd, address: config.address) {
+                        FileDescriptor.close(handed.fd)
+                        throw ListenerError(listener: config.name, address: config.address.description,
+                                            message: "the socket systemd passed as '\(config.name)' does not fit: \(problem)")
+                    }
                     listener = Listener(name: config.name, address: config.address, fd: handed.fd, origin: handed.origin)
                 } else {
                     let fd = try ListeningSocket.open(config)
@@ -86,6 +91,12 @@ public final class ListenerSet {
         }
         current = next
         closeUnusedRetired()
+    }
+
+    /// Inherited sockets that no listener claimed; the caller closes them.
+    func takeUnclaimed() -> [(name: String, fd: Int32)] {
+        defer { inherited = [:] }
+        return inherited.map { ($0.key, $0.value.fd) }.sorted { $0.fd < $1.fd }
     }
 
     /// Records that `generation` was given `listeners`.

@@ -67,6 +67,7 @@ extension Supervisor {
             return
         }
         pendingReload = (newConfig, previousListeners)
+        fdStore.store(listeners.current)
         let generation = makeGeneration(config: newConfig.worker, state: .starting)
         logger.info("reload: starting generation \(generation.number)", metadata: [
             "event": "reload-started", "generation": "\(generation.number)",
@@ -97,6 +98,7 @@ extension Supervisor {
             config = pending.config
             pendingReload = nil
         }
+        fdStore.removeAll(except: Set(listeners.current.map(\.name)))
         generation.state = .serving
         generation.becameReady = true
         serving = generation

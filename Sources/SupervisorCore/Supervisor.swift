@@ -52,6 +52,7 @@ public final class Supervisor {
     var drainObservers: [Int: [() -> Void]] = [:]
 
     var controlServer: ControlServer?
+    var fdStore: FileDescriptorStore
     public internal(set) var stopPhase: StopPhase = .running
     var stopObservers: [() -> Void] = []
     var announcedReady = false
@@ -71,17 +72,25 @@ public final class Supervisor {
         devNull = try FileDescriptor.openDevNull()
         serviceManager = ServiceManagerNotifier(environment: environment)
         listeners = ListenerSet(logger: logger)
+        fdStore = FileDescriptorStore(environment: environment, configured: config.daemon.fdStore)
     }
 
     /// Binds the listeners, starts the first generation and runs until stopped.
     /// Returns the process exit status.
     public func run() -> Int32 {
+        adoptInheritedSockets()
         do {
             try listeners.reconcile(with: config.listeners)
         } catch {
             logger.error("\(error)", metadata: ["event": "listener-failed"])
             return 1
         }
+        for (name, fd) in listeners.takeUnclaimed() {
+            logger.warning("socket '\(name)' (fd \(fd)) passed by systemd matches no [[listener]]; closing it", metadata: ["event": "listener-unclaimed"])
+            FileDescriptor.close(fd)
+        }
+        fdStore.store(listeners.current)
+        startWatchdog()
         do {
             try loop.register(fd: signals.fd) { [unowned self] _ in handleSignals() }
             try loop.register(fd: notifySocket.fd) { [unowned self] _ in handleNotifyMessages() }
@@ -97,6 +106,35 @@ public final class Supervisor {
 
     /// Runs `body` on the loop thread with the supervisor (for the control server).
     public var eventLoop: EventLoop { loop }
+
+    // MARK: - systemd
+
+    /// Sockets from systemd (socket units, or the fd store after a restart of graced)
+    /// are used instead of binding, matched to listeners by name.
+    func adoptInheritedSockets() {
+        let origin: ListenerOrigin = fdStore.isEnabled ? .fdStore : .systemd
+        for (name, fd) in InheritedSockets.take() {
+            if let existing = listeners.inherited[name] {
+                // A socket unit and the fd store may both pass the same socket.
+                if SocketInfo.inode(existing.fd) != SocketInfo.inode(fd) {
+                    logger.warning("systemd passed two different sockets named '\(name)'; using the first (fd \(existing.fd))", metadata: ["event": "listener-duplicate"])
+                }
+                FileDescriptor.close(fd)
+                continue
+            }
+            listeners.inherited[name] = (fd, origin)
+        }
+    }
+
+    func startWatchdog() {
+        guard let interval = Watchdog.pingInterval() else { return }
+        logger.info("watchdog enabled: pinging every \(interval.shortDescription)", metadata: ["event": "watchdog"])
+        func ping() {
+            serviceManager.send("WATCHDOG=1")
+            loop.schedule(after: interval) { ping() }
+        }
+        ping()
+    }
 
     // MARK: - Signals
 

@@ -36,10 +36,15 @@ struct Run: ParsableCommand {
             printError("\(error)")
             throw ExitCode(ExitStatusCode.badConfig)
         }
+        let useJournal: Bool
+        switch config.daemon.logFormat {
+        case .auto: useJournal = JournalLogHandler.stderrIsJournal(environment: environment)
+        case .journal: useJournal = true
+        case .text: useJournal = false
+        }
         LoggingSystem.bootstrap { label in
-            var handler = TextLogHandler(label: label)
-            handler.logLevel = level
-            return handler
+            if useJournal { return JournalLogHandler(label: label, level: level) }
+            return TextLogHandler(label: label, level: level)
         }
         let logger = Logger(label: "graced")
         let supervisor: Supervisor

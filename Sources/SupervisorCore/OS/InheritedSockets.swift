@@ -1,0 +1,131 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSystemd
+
+/// Sockets passed to graced itself by systemd (socket activation, or the fd store after a
+/// restart), read with `sd_listen_fds_with_names` exactly as any socket-activated service.
+public enum InheritedSockets {
+    /// Takes the passed fds (they are close-on-exec afterwards) and removes `LISTEN_*`
+    /// from graced's environment. Returns (name, fd) in the order systemd passed them.
+    public static func take() -> [(name: String, fd: Int32)] {
+        var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = nil
+        let count = sd_listen_fds_with_names(1, &names)
+        guard count > 0 else { return [] }
+        var result: [(String, Int32)] = []
+        for i in 0..<Int(count) {
+            let fd = SD_LISTEN_FDS_START + Int32(i)
+            var name = "unknown"
+            if let names, let entry = names[i] {
+                name = String(cString: entry)
+                free(entry)
+            }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            result.append((name, fd))
+        }
+        free(names)
+        return result
+    }
+
+    /// Checks that an inherited fd is a listening stream socket bound to `address`;
+    /// returns why not, or nil when it matches.
+    static func mismatch(fd: Int32, address: ListenerAddress) -> String? {
+        var type: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0 else { return "not a socket" }
+        guard type == Int32(SOCK_STREAM.rawValue) else { return "not a stream socket" }
+        var accepting: Int32 = 0
+        length = socklen_t(MemoryLayout<Int32>.size)
+        if getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0, accepting == 0 {
+            return "not a listening socket"
+        }
+        guard let actual = boundAddress(fd) else { return "its address cannot be read" }
+        if actual == address { return nil }
+        // 0.0.0.0 vs [::] on the same port both mean "all addresses" to a user.
+        return "it is bound to \(actual), not \(address) as configured"
+    }
+
+    static func boundAddress(_ fd: Int32) -> ListenerAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard rc == 0 else { return nil }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { pointer -> ListenerAddress? in
+                    var addr = pointer.pointee.sin_addr
+                    var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+                    guard inet_ntop(AF_INET, &addr, &text, socklen_t(text.count)) != nil else { return nil }
+                    return .ipv4(host: String(cString: text), port: UInt16(bigEndian: pointer.pointee.sin_port))
+                }
+            }
+        case AF_INET6:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { pointer -> ListenerAddress? in
+                    var addr = pointer.pointee.sin6_addr
+                    var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+                    guard inet_ntop(AF_INET6, &addr, &text, socklen_t(text.count)) != nil else { return nil }
+                    return .ipv6(host: String(cString: text), port: UInt16(bigEndian: pointer.pointee.sin6_port))
+                }
+            }
+        case AF_UNIX:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { pointer -> ListenerAddress? in
+                    let path = withUnsafeBytes(of: pointer.pointee.sun_path) { raw -> String in
+                        if raw.first == 0 { return "@" + String(decoding: raw.dropFirst().prefix { $0 != 0 }, as: UTF8.self) }
+                        return String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                    }
+                    return .unix(path: path)
+                }
+            }
+        default:
+            return nil
+        }
+    }
+}
+
+/// systemd's file-descriptor store: listeners kept there survive a crash or restart of
+/// graced, and come back through `LISTEN_FDS` by name.
+struct FileDescriptorStore {
+    let isEnabled: Bool
+    private(set) var stored: Set<String> = []
+
+    /// On when graced runs under a service manager and either systemd exported `$FDSTORE`
+    /// (systemd 254+ does when FileDescriptorStoreMax= is set) or the config says so.
+    init(environment: [String: String], configured: Bool?) {
+        let underManager = environment["NOTIFY_SOCKET"] != nil
+        isEnabled = underManager && (configured ?? (environment["FDSTORE"].map { $0 != "0" } ?? false))
+    }
+
+    /// Stores every listener not stored yet.
+    mutating func store(_ listeners: [Listener]) {
+        guard isEnabled else { return }
+        for listener in listeners where !stored.contains(listener.name) {
+            var fd = listener.fd
+            let rc = graced_notify_with_fds("FDSTORE=1\nFDNAME=\(listener.name)", &fd, 1)
+            if rc > 0 { stored.insert(listener.name) }
+        }
+    }
+
+    /// Drops the stored copies of listeners no longer configured.
+    mutating func removeAll(except names: Set<String>) {
+        guard isEnabled else { return }
+        for name in stored where !names.contains(name) {
+            _ = sd_notify(0, "FDSTOREREMOVE=1\nFDNAME=\(name)")
+            stored.remove(name)
+        }
+    }
+}
+
+/// `WatchdogSec=`: when enabled, the interval at which to send `WATCHDOG=1` (half the
+/// timeout, as sd_watchdog_enabled(3) recommends).
+enum Watchdog {
+    static func pingInterval() -> Duration? {
+        var usec: UInt64 = 0
+        guard sd_watchdog_enabled(1, &usec) > 0, usec > 0 else { return nil }
+        return .microseconds(Int64(usec / 2))
+    }
+}
