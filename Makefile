@@ -1,0 +1,57 @@
+# graced — build, run the example, test.
+#   make run     build and run graced on etc/graced.conf (example worker on 127.0.0.1:8080)
+#   make test    unit + integration tests (installs what they need first)
+SWIFT      ?= swift
+PREFIX     ?= /usr/local
+BUILD_BIN   = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
+RELEASE_BIN = $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
+
+.PHONY: all deps test-deps build release run test verify-units install clean
+
+all: build
+
+# libsystemd's headers are needed to build (sd-daemon.h, sd-journal.h).
+deps:
+	@if [ ! -f /usr/include/systemd/sd-daemon.h ]; then \
+	    echo "installing libsystemd-dev"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsystemd-dev; \
+	fi
+
+# gunicorn is a real backend for the reload tests; they are skipped without it.
+test-deps: deps
+	@python3 -c 'import gunicorn' 2>/dev/null || python3 -m pip install -q gunicorn || echo "warning: gunicorn not installed; its tests will be skipped"
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --static-swift-stdlib
+
+run: build
+	@mkdir -p /run/graced
+	$(BUILD_BIN)/graced run --config etc/graced.conf
+
+test: test-deps
+	$(SWIFT) build --build-tests
+	./scripts/verify-units.sh $(BUILD_BIN)/graced
+	$(SWIFT) test
+
+verify-units: build
+	./scripts/verify-units.sh $(BUILD_BIN)/graced
+
+install: release
+	install -D -m 0755 $(RELEASE_BIN)/graced $(DESTDIR)$(PREFIX)/bin/graced
+	install -D -m 0644 etc/systemd/graced.service $(DESTDIR)/etc/systemd/system/graced.service
+	install -D -m 0644 etc/systemd/graced@.service $(DESTDIR)/etc/systemd/system/graced@.service
+	install -D -m 0644 etc/systemd/graced.socket $(DESTDIR)/etc/systemd/system/graced.socket
+	install -D -m 0755 examples/worker.py $(DESTDIR)$(PREFIX)/share/graced/examples/worker.py
+	install -D -m 0644 examples/app.py $(DESTDIR)$(PREFIX)/share/graced/examples/app.py
+	@if [ ! -e $(DESTDIR)/etc/graced/graced.conf ]; then \
+	    install -d $(DESTDIR)/etc/graced; \
+	    sed 's#"examples/worker.py"#"$(PREFIX)/share/graced/examples/worker.py"#' etc/graced.conf > $(DESTDIR)/etc/graced/graced.conf; \
+	    sed -i 's#^control_socket = .*#\# control_socket: $$RUNTIME_DIRECTORY/graced.sock under systemd#' $(DESTDIR)/etc/graced/graced.conf; \
+	fi
+	@sed -i 's#/usr/local/bin/graced#$(PREFIX)/bin/graced#g' $(DESTDIR)/etc/systemd/system/graced.service $(DESTDIR)/etc/systemd/system/graced@.service
+
+clean:
+	rm -rf .build
