@@ -49,7 +49,6 @@ install: release
 	@if [ ! -e $(DESTDIR)/etc/graced/graced.conf ]; then \
 	    install -d $(DESTDIR)/etc/graced; \
 	    sed 's#"examples/worker.py"#"$(PREFIX)/share/graced/examples/worker.py"#' etc/graced.conf > $(DESTDIR)/etc/graced/graced.conf; \
-	    sed -i 's#^control_socket = .*#\# control_socket: $$RUNTIME_DIRECTORY/graced.sock under systemd#' $(DESTDIR)/etc/graced/graced.conf; \
 	fi
 	@sed -i 's#/usr/local/bin/graced#$(PREFIX)/bin/graced#g' $(DESTDIR)/etc/systemd/system/graced.service $(DESTDIR)/etc/systemd/system/graced@.service
 
