@@ -232,10 +232,12 @@ class Connection:
         self.sock = sock
         self.listener = listener
         self.buffer = b""
+        self.served = 0
 
     def run(self):
         try:
             while self.wait_for_request():
+                self.served += 1
                 if not self.serve_one():
                     break
         except (OSError, BadRequest):
@@ -252,8 +254,11 @@ class Connection:
             return True
         idle_since = time.monotonic()
         while True:
-            if self.server.draining.is_set():
-                return False   # idle keep-alive connection during a drain: close it
+            # An idle keep-alive connection is closed during a drain. A fresh one is not:
+            # the client sent (or is sending) its first request, and closing it unread
+            # would reset the connection and fail that request.
+            if self.served > 0 and self.server.draining.is_set():
+                return False
             if time.monotonic() - idle_since > IDLE_TIMEOUT_SECONDS:
                 return False
             self.sock.settimeout(IDLE_POLL_SECONDS)

@@ -26,8 +26,11 @@ extension Supervisor: ControlHandler {
             connection.finish(ControlReply(event: .result, ok: true, status: statusSnapshot()))
         case .stop:
             connection.send(.progress("stopping: draining \(workersByPID.count) worker\(workersByPID.count == 1 ? "" : "s")"))
+            // The connection stays open until graced exits: the client reads to end of
+            // file, so `graced stop` returns only once graced is gone.
+            connection.keepOpenUntilExit = true
             requestStop(reason: "graced stop from pid \(connection.peerPID)") { [weak connection] in
-                connection?.finish(ControlReply(event: .result, ok: true, message: "graced stopped"))
+                connection?.send(ControlReply(event: .result, ok: true, message: "graced stopped"))
                 connection?.flush()
             }
         case .reload:
@@ -36,9 +39,7 @@ extension Supervisor: ControlHandler {
             requestReload(observer: ReloadObserver(
                 progress: { [weak connection] message in connection?.send(.progress(message)) },
                 finished: { [weak self, weak connection] outcome in
-                    guard let self else { return }
-                    Supervisor.logOutcome(outcome, logger: logger)
-                    guard let connection else { return }
+                    guard let self, let connection else { return }
                     switch outcome {
                     case .failed(let reason):
                         connection.finish(ControlReply(event: .result, ok: false, message: reason))

@@ -55,7 +55,8 @@ extension Supervisor {
             }
             serviceManager.status(statusSummary)
         }
-        if generation.state != .serving && generation.liveWorkers.isEmpty {
+        // The reload machine may have finished the generation already (abandon).
+        if generation.state != .serving && generation.liveWorkers.isEmpty && generations[generation.number] != nil {
             generationFinished(generation)
         }
     }
@@ -63,6 +64,7 @@ extension Supervisor {
     /// A retired or abandoned generation has no process left: log its retirement as the
     /// normal event it is, and let go of its listeners.
     func generationFinished(_ generation: Generation) {
+        guard generations[generation.number] === generation else { return }
         loop.cancel(generation.drainTimer)
         generation.drainTimer = nil
         generations.removeValue(forKey: generation.number)

@@ -129,7 +129,7 @@ extension Supervisor {
             for (key, value) in NotifyMessage.parse(datagram.text) {
                 switch key {
                 case "READY" where value == "1":
-                    let via = workerPID == datagram.senderPID ? "READY=1" : "READY=1 from descendant \(datagram.senderPID)"
+                    let via = workerPID == datagram.senderPID ? "notified" : "notified by descendant \(datagram.senderPID)"
                     markReady(worker, how: via)
                 case "STATUS":
                     worker.statusText = value

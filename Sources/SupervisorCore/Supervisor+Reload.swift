@@ -44,6 +44,7 @@ extension Supervisor {
             for id in ids { reloadObservers[id]?.progress(message) }
         case .reply(let ids, let outcome):
             recordOutcome(outcome)
+            Supervisor.logOutcome(outcome, logger: logger)
             for id in ids { reloadObservers.removeValue(forKey: id)?.finished(outcome) }
         }
     }

@@ -147,9 +147,7 @@ public final class Supervisor {
                 requestStop(reason: "received \(Signal(number: signal))")
             case SIGHUP:
                 logger.info("received SIGHUP: reloading", metadata: ["event": "reload-requested"])
-                requestReload(observer: ReloadObserver(progress: { _ in }, finished: { [logger] outcome in
-                    Supervisor.logOutcome(outcome, logger: logger)
-                }))
+                requestReload(observer: ReloadObserver(progress: { _ in }, finished: { _ in }))
             default:
                 break
             }

@@ -130,6 +130,11 @@ func converse(_ client: ControlClient, _ request: ControlRequest, timeout: Durat
             case .progress:
                 print(reply.message ?? "")
             case .result:
+                if request.command == .stop && reply.ok == true {
+                    // graced closes this connection by exiting: wait for that.
+                    while try client.nextReply(timeout: nil) != nil {}
+                    client.waitForPeerExit(timeout: .seconds(10))
+                }
                 onResult(reply)
                 if reply.ok != true { throw ExitCode(ExitStatusCode.failed) }
                 return

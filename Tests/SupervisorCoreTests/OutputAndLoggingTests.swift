@@ -121,3 +121,11 @@ import Glibc
         #expect(ControlSocketLocation.resolve(configured: nil, environment: [:]) == "/run/graced.sock")
     }
 }
+
+@Suite struct MessageQuotingTests {
+    @Test func messagesThatLookLikeFieldsAreQuoted() {
+        #expect(LogEscaping.quoteMessageIfNeeded("worker 12 ready") == "worker 12 ready")
+        #expect(LogEscaping.quoteMessageIfNeeded("FORGED level=error") == "\"FORGED level=error\"")
+        #expect(LogEscaping.quoteMessageIfNeeded("say \"x\"") == "\"say \\\"x\\\"\"")
+    }
+}

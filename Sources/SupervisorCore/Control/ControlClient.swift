@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSystemd
 import Foundation
 
 /// The blocking client side of the control socket, for `graced reload|status|stop`.
@@ -34,10 +35,35 @@ public final class ControlClient {
             throw .noSupervisor("no supervisor answered at \(path): \(SystemError.describe(code))")
         }
         self.fd = fd
+        cachedPeerPID = nil
+        cachedPeerPID = peerPID
     }
+
+    private var cachedPeerPID: pid_t?
 
     deinit {
         Glibc.close(fd)
+    }
+
+    /// The pid of the supervisor at the other end (SO_PEERCRED at connect time).
+    public var peerPID: pid_t? {
+        var pid: pid_t = 0
+        var uid: uid_t = 0
+        var gid: gid_t = 0
+        return graced_peer_credentials(fd, &pid, &uid, &gid) == 0 && pid > 0 ? pid : nil
+    }
+
+    /// Waits until the supervisor process is gone (or a zombie awaiting its parent).
+    public func waitForPeerExit(timeout: Duration) {
+        guard let pid = cachedPeerPID else { return }
+        let deadline = MonotonicInstant.now() + timeout
+        while MonotonicInstant.now() < deadline {
+            guard let stat = ProcessTree.readSmallFile("/proc/\(pid)/stat"),
+                  let close = stat.lastIndex(of: ")") else { return }
+            let state = stat[stat.index(after: close)...].split(separator: " ").first
+            if state == "Z" || state == "X" { return }
+            usleep(2000)
+        }
     }
 
     public func send(_ request: ControlRequest) throws(Failure) {

@@ -103,7 +103,8 @@ final class ControlServer {
     }
 
     func close() {
-        for connection in connections.values { drop(connection) }
+        // `graced stop` clients keep their connection: the kernel closes it when graced exits.
+        for connection in connections.values where !connection.keepOpenUntilExit { drop(connection) }
         loop.unregister(fd: fd)
         FileDescriptor.close(fd)
         unlink(path)
@@ -256,6 +257,8 @@ final class ControlConnection {
     var request: ControlRequest?
     var pendingOutput: [UInt8] = []
     var closeWhenFlushed = false
+    /// Closed only by graced's exit (for `graced stop`).
+    var keepOpenUntilExit = false
     var closed = false
     var idleTimer: EventLoop.TimerID?
     weak var server: ControlServer?

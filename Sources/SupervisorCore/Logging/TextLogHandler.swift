@@ -32,7 +32,7 @@ public struct TextLogHandler: LogHandler {
         text += " "
         text += TextLogHandler.levelName(level)
         text += " "
-        text += LogEscaping.escape(message.description)
+        text += LogEscaping.quoteMessageIfNeeded(LogEscaping.escape(message.description))
         for key in fields.keys.sorted() {
             text += " \(key)=\(LogEscaping.quoteIfNeeded(LogEscaping.escape(fields[key]!.description)))"
         }
@@ -96,6 +96,13 @@ public enum LogEscaping {
             }
         }
         return out
+    }
+
+    /// A message that contains `=` or `"` is quoted, so that text a worker printed
+    /// (`level=error event=worker-died`) can never read as fields of graced's line.
+    public static func quoteMessageIfNeeded(_ message: String) -> String {
+        guard message.contains(where: { $0 == "=" || $0 == "\"" }) else { return message }
+        return "\"" + message.replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
     /// Values with spaces, quotes or '=' are quoted so fields stay separable.
