@@ -60,7 +60,12 @@ static void run_child(const graced_spawn_request *r, int report_fd) {
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
-        sigaction(sig, &dfl, NULL);  // fails harmlessly for glibc's reserved RT signals
+        if (sigaction(sig, &dfl, NULL) != 0) {
+            // glibc refuses its reserved real-time signals (32, 33); an ignored one would
+            // still survive exec, so reset it with the raw system call.
+            struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } kernel_dfl = { 0 };
+            syscall(SYS_rt_sigaction, sig, &kernel_dfl, NULL, sizeof(kernel_dfl.mask));
+        }
     }
     sigset_t empty;
     sigemptyset(&empty);

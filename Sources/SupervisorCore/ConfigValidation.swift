@@ -117,7 +117,7 @@ struct ConfigValidator {
         if value.table != nil || value.array?.first?.table != nil {
             var message = "unknown table [\(key)]; expected [graced], [[listener]] or [worker]"
             if let suggestion = Self.closestMatch(to: key, in: Self.topLevelTables) {
-                message += "; did you mean [\(suggestion)]?"
+                message += suggestion == "listener" ? "; did you mean [[listener]]?" : "; did you mean [\(suggestion)]?"
             }
             report(keyPath, message)
             return

@@ -207,6 +207,53 @@ private final class TemporaryDirectory {
         expectProblem("[worker\n", line: 1, "Error while parsing table header: expected ']'")
     }
 
+    /// toml++ aborts the process (an assertion) on these instead of throwing; graced
+    /// must report them, since a reload parses in the supervisor itself.
+    @Test(arguments: [
+        ("[=x]\n", 1, "Error while parsing table header: expected bare key starting character or string delimiter, saw '=' (column 2)"),
+        ("a = 1\n[\nworker]\n", 2, "saw '\\n' (column 2)"),
+        ("[[ [x]]]\n", 1, "saw '[' (column 4)"),
+        ("[[[x]]]\n", 1, "saw '['"),
+        ("[ \u{E9}]\n", 1, "saw '\u{E9}'"),
+        ("a = [1, }\n", 1, "Error while parsing array: expected value or closing ']', saw '}' (column 9)"),
+        ("a = [\n  1,\n  \u{2028}]\n", 3, "saw '\\u{2028}'"),
+        ("a = 1979-05-27 7\n", 1, "Error while parsing value: invalid value '1979-05-27 7'"),
+        ("a = [1979-05-27 7]\n", 1, "invalid value '1979-05-27 7'"),
+        ("a = { b = 1979-05-27T-07:32:00 }\n", 1, "invalid value '1979-05-27T-07:32:00'"),
+        ("[worker]\nready = notify # no quotes\n", 2, "invalid value 'notify'; expected a quoted string, a number, true, false"),
+    ])
+    func syntaxThatWouldCrashTOMLKitIsReported(text: String, line: Int, message: String) {
+        expectProblem(text, line: line, message)
+    }
+
+    @Test func anEarlierSyntaxErrorIsReportedFirst() {
+        expectProblem("a = \"unterminated\n[=x]\n", line: 1, "Error while parsing string")
+    }
+
+    @Test func everyKindOfTOMLValueIsAccepted() {
+        // Values graced does not use still must not be taken for the syntax toml++ chokes on.
+        let text = #"""
+            [values]
+            a = [true, false, 0, -17, +99, 1_000, 0xDEAD_beef, 0o755, 0b1101, 3.1415, -0.01, 5e+22, 1E06, -2E-2,
+                 6.626e-34, 224_617.445_991, inf, +inf, -nan, 1979-05-27T07:32:00Z, 1979-05-27T00:32:00-07:00,
+                 1979-05-27T00:32:00.999999+07:00, 1979-05-27 07:32:00Z, 1979-05-27t07:32:00, 1979-05-27T00:32:00.5,
+                 1979-05-27, 07:32:00, 00:32:00.999999, 1979-05-27 # a date, then a comment
+                 ]
+            b = { c = 1979-05-27 , d = [ 1 , 2 ] , e = { f = 1.5 } }
+            "g.h" = 2
+            'i' . j = '''
+            [=x] a = [1, }
+            '''
+            m = """\
+                [=x] \""" """
+            [ values . k ]
+            [[ values . l ]]
+            """#
+        #expect(ConfigSourceMap(scanning: text).unsafeSyntax == nil)
+        let found = problems(text)
+        #expect(!found.contains { $0.message.contains("Error while parsing") }, "\(found)")
+    }
+
     @Test func duplicateKeyIsASyntaxError() {
         expectProblem(minimal + "command = [\"/bin/true\"]\n", line: 7, "cannot redefine existing array 'command'")
     }

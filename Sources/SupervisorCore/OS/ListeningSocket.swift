@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSystemd
 
 /// Why a listener could not be opened, worded for the operator.
 public struct ListenerError: Error, Equatable, Sendable, CustomStringConvertible {
