@@ -30,6 +30,8 @@ public final class Generation {
     var exitReports: [String] = []
     /// Set once all workers of a serving generation were ready at least once.
     var becameReady = false
+    /// SIGKILL went out to its remaining workers (drain timeout or max_draining).
+    var killed = false
 
     init(number: Int, config: WorkerConfig, listeners: [Listener], state: State) {
         self.number = number

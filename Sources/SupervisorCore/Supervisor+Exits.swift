@@ -136,6 +136,7 @@ extension Supervisor {
     }
 
     func killRemaining(of generation: Generation, reason: String) {
+        generation.killed = true
         for worker in generation.liveWorkers.values.sorted(by: { $0.index < $1.index }) {
             logger.warning("generation \(generation.number): worker \(worker.pid) \(reason); sending SIGKILL", metadata: fields(worker, event: "drain-timeout"))
             ProcessSignaller.send(.kill, to: worker.pid)
@@ -145,7 +146,7 @@ extension Supervisor {
     /// At most `max_draining` generations drain at once: beyond that the oldest is killed.
     func enforceMaxDraining() {
         let limit = config.worker.maxDraining
-        var draining = orderedGenerations.filter { $0.isDraining && !$0.liveWorkers.isEmpty }
+        var draining = orderedGenerations.filter { $0.isDraining && !$0.liveWorkers.isEmpty && !$0.killed }
         while draining.count > limit {
             let oldest = draining.removeFirst()
             killRemaining(of: oldest, reason: "still draining while \(draining.count) newer generation\(draining.count == 1 ? "" : "s") drain (max_draining \(limit))")

@@ -1,0 +1,400 @@
+#!/usr/bin/env python3
+"""Renders bench/results.md and bench/results.png from bench/out/results.json.
+
+bench.py calls `write()` at the end of a run; to re-render without re-running:
+    python3 bench/report.py [bench/out/results.json]
+"""
+
+import json
+import os
+import statistics
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+SCENARIO_TITLES = {
+    "steady/keepalive": "Steady load, keep-alive",
+    "steady/close": "Steady load, new connection per request",
+    "reload/keepalive": "Reload every second, keep-alive",
+    "reload/close": "Reload every second, new connection per request",
+}
+MODE_TITLES = {"keepalive": "keep-alive", "close": "new connection per request"}
+GRACED_PEERS = ("graced-gunicorn", "graced-worker")
+CONTROL_OF = {"graced-gunicorn": "alone-gunicorn", "graced-worker": "alone-worker"}
+
+# How the targets of issue 5 are read, where the issue leaves a number open.
+IDLE_CPU_MAX_FRACTION = 0.001     # "idle CPU ~0": at most 0.1 % of one core
+RELOAD_OVERHEAD_MAX_S = 0.025     # "a few ms": at most 25 ms over the worker's own start-up (+ ready_settle)
+
+
+# --------------------------------------------------------------------------
+# Formatting
+# --------------------------------------------------------------------------
+
+def ms(us):
+    return "-" if us is None else f"{us / 1000:.1f} ms" if us < 1e6 else f"{us / 1e6:.2f} s"
+
+
+def num(value):
+    return "-" if value is None else f"{value:,}"
+
+
+def mib(kib):
+    return "-" if kib is None else f"{kib / 1024:.1f} MiB"
+
+
+def secs(value, digits=3):
+    return "-" if value is None else f"{value:.{digits}f} s"
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def peers_by_key(results):
+    return {p["key"]: p for p in results["peers"]}
+
+
+def run(results, key, name):
+    return peers_by_key(results).get(key, {}).get("runs", {}).get(name)
+
+
+def parse_settle(label):
+    return 1.0 if "ready_settle 1s" in label else 0.0
+
+
+# --------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------
+
+def header_section(results):
+    meta = results["meta"]
+    m, v, p = meta["machine"], meta["versions"], meta["params"]
+    quick = " (**--quick smoke run: 5 s per run, not the numbers to quote**)" if meta.get("quick") else ""
+    lines = [
+        "# graced reload-under-load benchmark",
+        "",
+        f"Date: {meta['date']}{quick}. Command: `{meta['command']}` (total {meta.get('elapsed_s', '?')} s).",
+        "",
+        f"Machine: {m['nproc']} cores, {m['cpu']}, {m['memory_gib']} GiB, {m['os']}, Linux {m['kernel']}. "
+        f"Load average at start {meta['load_average_start']}, at end {meta.get('load_average_end', '?')} "
+        "(the machine may be shared: compare peers within one run).",
+        "",
+        f"Versions: graced {v['graced']} (release, `--static-swift-stdlib`, binary "
+        f"{meta['graced_binary_bytes'] / 1e6:.1f} MB), gunicorn {v['gunicorn']}, circus {v['circus']}, "
+        f"supervisor {v['supervisor']}, {v['wrk']}, {v['python']}, {v['swift']}.",
+        "",
+        f"Load: wrk `-t{p['wrk_threads']} -c{p['connections']} --timeout {p['wrk_timeout']} --latency`, "
+        f"{meta['seconds']} s per run, to 127.0.0.1 only. Backend: `examples/app.py` under gunicorn "
+        f"({p['gunicorn_workers']} sync workers) or `examples/worker.py` ({p['worker_processes']} processes), "
+        f"{p['work_ms']} ms of work per request, accept backlog {p['backlog']}. "
+        "\"New connection per request\" = wrk with a Lua script that sends `Connection: close`. "
+        "Note that gunicorn's sync workers close every connection themselves, so for the gunicorn "
+        "backend both client modes open a connection per request.",
+        "",
+    ]
+    wrk = results.get("checks", {}).get("wrk")
+    if wrk:
+        lines += [f"Check of the client modes (1 s of wrk against a counting server): close mode "
+                  f"{wrk['close']['accepts']:,} connections for {wrk['close']['requests']:,} requests "
+                  f"({'one connection per request' if wrk['close_mode_reconnects'] else 'NOT one per request'}); "
+                  f"keep-alive {wrk['keepalive']['accepts']:,} connections for {wrk['keepalive']['requests']:,} requests.", ""]
+    return lines
+
+
+def peers_section(results):
+    rows = []
+    for p in results["peers"]:
+        status = p["status"] if p["status"] != "ok" else ""
+        rows.append([p["label"], p["backend"], p.get("reload_note") or "no reloads",
+                     (status + ": " + p["note"]) if status else ""])
+    return ["## Peers", "", table(["peer", "backend", "reload", "problem"], rows), ""]
+
+
+def scenario_sections(results):
+    lines = []
+    for name, title in SCENARIO_TITLES.items():
+        rows = []
+        for p in results["peers"]:
+            if p.get("key") == "graced-gunicorn-settle0":
+                continue
+            r = p["runs"].get(name)
+            if not r:
+                continue
+            rel = r.get("reloads")
+            rows.append([p["label"], num(r["requests"]), f"{r['rps']:,.0f}", num(r["connect"]), num(r["read"]),
+                         num(r["write"]), num(r["timeout"]), num(r["status"]), ms(r["p50_us"]), ms(r["p99_us"]),
+                         ms(r["max_us"]),
+                         f"{rel['done']} / {rel['failed']}" if rel else "-",
+                         secs(rel["median_wall_s"]) if rel else "-",
+                         secs(r.get("supervisor_cpu_s"), 2)])
+        if rows:
+            lines += [f"## {title}", "", table(
+                ["peer", "requests", "req/s", "connect err", "read err", "write err", "timeouts", "non-2xx/3xx",
+                 "p50", "p99", "max", "reloads ok / failed", "median reload", "supervisor CPU"], rows), ""]
+    lines += ["wrk counts a refused connection as a *write* error, and retries it at once: "
+              "error counts of a peer with downtime measure retries, not lost users. "
+              "Supervisor CPU = utime+stime of the supervisor process during the run (not of "
+              "`circusctl`/`supervisorctl`/`graced reload` clients).", ""]
+    return lines
+
+
+def resources_section(results):
+    rows = []
+    for p in results["peers"]:
+        idle = p.get("idle")
+        if not idle:
+            continue
+        cpu = idle.get("idle_cpu_s")
+        rows.append([p["label"], p.get("supervisor") or "-", mib(idle["supervisor_rss_kib"]),
+                     f"{mib(idle['tree_rss_kib'])} ({idle['tree_processes']} processes)",
+                     "-" if cpu is None else f"{cpu:.2f} s / {idle['idle_window_s']} s"])
+    lines = ["## Resources at idle", "", table(
+        ["peer", "supervisor process", "supervisor RSS", "tree RSS (sum of VmRSS)", "supervisor idle CPU"], rows), ""]
+    graced = peers_by_key(results).get("graced-worker", {}).get("idle", {}).get("long_idle")
+    if graced:
+        lines += [f"graced idle over {graced['seconds']:.0f} s: {graced['cpu_s']:.3f} s CPU, "
+                  f"{graced['context_switches']} context switches (all threads).", ""]
+    return lines
+
+
+def reload_time_section(results):
+    startup = results.get("startup", {})
+    lines = ["## Reload wall time against the worker's start-up", "",
+             f"Backend start-up alone, idle machine (spawn to first 200, median of 3): gunicorn "
+             f"{secs(startup.get('gunicorn'))}, example worker {secs(startup.get('worker'))}.", ""]
+    rows = []
+    for key in ("graced-gunicorn", "graced-worker", "graced-gunicorn-settle0"):
+        p = peers_by_key(results).get(key)
+        if not p or p["status"] != "ok":
+            continue
+        overhead = reload_overhead(p)
+        if overhead is None:
+            continue
+        wall, gen, settle, extra = overhead
+        rows.append([p["label"], secs(wall), secs(gen), secs(settle, 1), f"{extra * 1000:+.0f} ms"])
+    if rows:
+        lines += [table(["peer", "median `graced reload` wall", "median worker start-up under load "
+                         "(graced log: spawned to READY=1)", "ready_settle", "overhead"], rows), ""]
+    return lines
+
+
+def reload_overhead(peer):
+    """(median wall, median generation start-up, settle, wall - start-up - settle) over all reload runs."""
+    walls = [w for name, r in peer["runs"].items() if r.get("reloads")
+             for _, w, rc in r["reloads"]["events"] if rc == 0]
+    walls += [w for r in peer.get("timeseries", {}).values() if r.get("reloads")
+              for _, w, rc in r["reloads"]["events"] if rc == 0]
+    startups = peer.get("generation_startups_s") or []
+    if not walls or not startups:
+        return None
+    wall, gen = statistics.median(walls), statistics.median(startups)
+    settle = parse_settle(peer["label"])
+    return wall, gen, settle, wall - gen - settle
+
+
+def settle_section(results):
+    rows = []
+    for key in ("graced-gunicorn-settle0", "graced-gunicorn"):
+        p = peers_by_key(results).get(key)
+        if not p:
+            continue
+        for mode in ("keepalive", "close"):
+            r = p["runs"].get(f"reload/{mode}")
+            if r:
+                rows.append([p["label"], MODE_TITLES[mode], f"{r['rps']:,.0f}", num(r["failed"]),
+                             ms(r["p50_us"]), ms(r["p99_us"]), ms(r["max_us"]),
+                             f"{r['reloads']['done']} / {r['reloads']['failed']}", secs(r["reloads"]["median_wall_s"])])
+    if not rows:
+        return []
+    return ["## Does `ready_settle` matter for gunicorn?", "",
+            "gunicorn's master sends READY=1 before its workers have booted. With `ready_settle = \"0s\"` graced "
+            "stops the old generation at that moment, and requests wait in the accept queue until the new "
+            "workers are up; with `\"1s\"` the old generation keeps serving meanwhile. Reload every second:", "",
+            table(["peer", "client", "req/s", "failed", "p50", "p99", "max", "reloads ok / failed", "median reload"], rows), ""]
+
+
+def timeseries_section(results):
+    rows = []
+    for p in results["peers"]:
+        for name, r in p.get("timeseries", {}).items():
+            t = r["totals"]
+            rel = r.get("reloads")
+            rows.append([p["label"], name.replace("/", ", ").replace("keepalive", "keep-alive")
+                         .replace("close", "new connection"), num(t["ok"]), num(t["non2xx"]),
+                         num(t["connect"]), num(t["read"]), num(t["write"]), num(t["timeout"]),
+                         f"{rel['done']} / {rel['failed']}" if rel else "-"])
+    if not rows:
+        return []
+    return ["## Over time", "", "![requests per second and errors over time](results.png)", "",
+            "The plot comes from a second pass with `bench/loadclient.py` (same connections, same reload "
+            "schedule), which records every second; it pauses 10 ms after a failed attempt, so its error "
+            "counts show *when* requests fail rather than how many retries fit in a second.", "",
+            table(["peer", "scenario", "2xx", "non-2xx", "connect err", "read err", "write err", "timeouts",
+                   "reloads ok / failed"], rows), ""]
+
+
+# --------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------
+
+def targets_section(results):
+    by_key = peers_by_key(results)
+    rows = []
+
+    def ok(flag):
+        return "n/a" if flag is None else "yes" if flag else "**no**"
+
+    for key in GRACED_PEERS:
+        p = by_key.get(key)
+        if not p or p["status"] != "ok":
+            rows.append([f"{key}: failed requests during reloads = 0", "not measured", "n/a"])
+            continue
+        wrk = [p["runs"].get(f"reload/{m}", {}).get("failed") for m in ("keepalive", "close")]
+        ts = [sum(v for k, v in r["totals"].items() if k != "ok") for r in
+              (p["timeseries"].get(f"reload/{m}") for m in ("keepalive", "close")) if r]
+        measured = f"wrk: keep-alive {num(wrk[0])}, new connection {num(wrk[1])}; loadclient: " + \
+                   ", ".join(num(x) for x in ts)
+        met = None if None in wrk else all(x == 0 for x in wrk + ts)
+        rows.append([f"{p['label']}: failed requests during reloads = 0", measured, ok(met)])
+
+    for key in GRACED_PEERS:
+        p, control = by_key.get(key), by_key.get(CONTROL_OF[key])
+        ratios = []
+        for m in ("keepalive", "close"):
+            a = run(results, key, f"steady/{m}")
+            b = run(results, CONTROL_OF[key], f"steady/{m}")
+            ratios.append(a["rps"] / b["rps"] if a and b and b["rps"] else None)
+        measured = ", ".join(f"{MODE_TITLES[m]} {r:.3f}" if r is not None else f"{MODE_TITLES[m]} -"
+                             for m, r in zip(("keepalive", "close"), ratios))
+        met = None if None in ratios else all(r >= 0.98 for r in ratios)
+        label = p["label"] if p else key
+        rows.append([f"{label}: steady req/s ÷ {control['label'] if control else 'backend alone'} ≥ 0.98",
+                     measured, ok(met)])
+
+    for key in GRACED_PEERS:
+        ratios = []
+        for m in ("keepalive", "close"):
+            a = run(results, key, f"reload/{m}")
+            b = run(results, key, f"steady/{m}")
+            ratios.append((a["p99_us"], b["p99_us"]) if a and b else None)
+        measured = ", ".join(f"{MODE_TITLES[m]} {ms(r[0])} vs {ms(r[1])} ({r[0] / r[1]:.2f}×)" if r else "-"
+                             for m, r in zip(("keepalive", "close"), ratios))
+        met = None if None in ratios else all(a <= 1.5 * b for a, b in ratios)
+        label = by_key.get(key, {}).get("label", key)
+        rows.append([f"{label}: p99 during reloads ≤ 1.5 × steady p99", measured, ok(met)])
+
+    rss = [by_key[k]["idle"]["supervisor_rss_kib"] for k in GRACED_PEERS if by_key.get(k, {}).get("idle")]
+    lightest = [p["idle"]["supervisor_rss_kib"] for p in results["peers"]
+                if p.get("idle") and p.get("supervisor") and p["key"] not in GRACED_PEERS]
+    extra = f" (lightest peer supervisor: {mib(min(lightest))})" if lightest else ""
+    rows.append(["graced idle RSS ≤ 8 MiB (release, static stdlib)",
+                 (mib(max(rss)) + extra) if rss else "not measured",
+                 ok(max(rss) <= 8 * 1024 if rss else None)])
+
+    idle = by_key.get("graced-worker", {}).get("idle", {}).get("long_idle")
+    rows.append([f"graced idle CPU ≈ 0 (≤ {IDLE_CPU_MAX_FRACTION * 100:.1f} % of a core)",
+                 f"{idle['cpu_s']:.3f} s CPU in {idle['seconds']:.0f} s, {idle['context_switches']} context switches"
+                 if idle else "not measured",
+                 ok(idle["cpu_s"] <= IDLE_CPU_MAX_FRACTION * idle["seconds"] if idle else None)])
+
+    for key in GRACED_PEERS:
+        p = by_key.get(key)
+        overhead = reload_overhead(p) if p and p["status"] == "ok" else None
+        if overhead:
+            wall, gen, settle, extra = overhead
+            settle_text = f" + ready_settle {settle:.0f} s" if settle else ""
+            measured = f"{secs(wall)} = start-up {secs(gen)}{settle_text} {extra * 1000:+.0f} ms"
+        else:
+            measured = "not measured"
+        rows.append([f"{p['label'] if p else key}: `graced reload` wall ≈ worker start-up + a few ms "
+                     f"(≤ {RELOAD_OVERHEAD_MAX_S * 1000:.0f} ms)", measured,
+                     ok(overhead[3] <= RELOAD_OVERHEAD_MAX_S if overhead else None)])
+    return ["## Targets (issue 5)", "", table(["target", "measured", "met?"], rows), ""]
+
+
+# --------------------------------------------------------------------------
+# Plot
+# --------------------------------------------------------------------------
+
+def plot(results, png_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = [(p, name, r) for p in results["peers"] for name, r in p.get("timeseries", {}).items()]
+    if not series:
+        return
+    fig, axes = plt.subplots(3, 2, figsize=(15, 10), sharex=True,
+                             gridspec_kw={"height_ratios": [3, 2, 1.4]})
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    keys = [p["key"] for p in results["peers"] if p.get("timeseries")]
+    color = {k: colors[i % len(colors)] for i, k in enumerate(keys)}
+    for col, mode in enumerate(("keepalive", "close")):
+        ax_rps, ax_err, ax_rel = axes[0][col], axes[1][col], axes[2][col]
+        row = 0
+        for p, name, r in series:
+            if not name.endswith(mode):
+                continue
+            xs = [i + 0.5 for i in range(len(r["ok"]))]
+            style = "--" if name.startswith("steady") else "-"
+            label = p["label"] + (" (no reloads)" if name.startswith("steady") else "")
+            ax_rps.plot(xs, r["ok"], style, color=color[p["key"]], label=label, linewidth=1.4)
+            errors = [e + n for e, n in zip(r["errors"], r["non2xx"])]
+            ax_err.plot(xs, errors, style, color=color[p["key"]], linewidth=1.4)
+            rel = r.get("reloads")
+            if rel:
+                ok_t = [s for s, _, rc in rel["events"] if rc == 0]
+                bad_t = [s for s, _, rc in rel["events"] if rc != 0]
+                ax_rel.scatter(ok_t, [row] * len(ok_t), marker="|", s=120, color=color[p["key"]])
+                ax_rel.scatter(bad_t, [row] * len(bad_t), marker="x", s=40, color=color[p["key"]])
+                # a bar per reload: from its start to its verdict
+                for s, w, _ in rel["events"]:
+                    ax_rel.plot([s, s + w], [row, row], color=color[p["key"]], linewidth=3, alpha=0.35)
+            row += 1
+        ax_rps.set_title(f"client: {MODE_TITLES[mode]}")
+        ax_rps.set_ylabel("2xx responses / s")
+        ax_rps.set_ylim(bottom=0)
+        ax_err.set_ylabel("failed requests / s\n(symlog)")
+        ax_err.set_yscale("symlog", linthresh=1)
+        ax_err.set_ylim(bottom=0)
+        ax_rel.set_ylabel("reloads\n(| start, bar = duration,\nx failed)")
+        ax_rel.set_yticks([])
+        ax_rel.set_ylim(-1, max(row, 1))
+        ax_rel.set_xlabel("seconds since the load started")
+        for ax in (ax_rps, ax_err, ax_rel):
+            ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
+    meta = results["meta"]
+    fig.suptitle(f"graced reload-under-load benchmark: a reload every second ({meta['date']}, "
+                 f"{meta['machine']['nproc']} cores, {meta['seconds']} s per run)")
+    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+
+
+def write(results, md_path, png_path):
+    lines = header_section(results)
+    lines += peers_section(results)
+    lines += scenario_sections(results)
+    lines += resources_section(results)
+    lines += reload_time_section(results)
+    lines += settle_section(results)
+    lines += timeseries_section(results)
+    leftovers = results["meta"].get("leftover_listeners")
+    if leftovers:
+        lines += ["Leftover listeners after the run: " + "; ".join(leftovers), ""]
+    lines += targets_section(results)
+    with open(md_path, "w") as f:
+        f.write("\n".join(lines))
+    plot(results, png_path)
+
+
+if __name__ == "__main__":
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "out", "results.json")
+    with open(path) as f:
+        data = json.load(f)
+    write(data, os.path.join(HERE, "results.md"), os.path.join(HERE, "results.png"))
