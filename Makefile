@@ -54,3 +54,10 @@ install: release
 
 clean:
 	rm -rf .build
+
+# Reload-under-load benchmark against the peers (bench/README.md): BENCH_SECONDS=20 per run by default,
+# `make bench BENCH_ARGS=--quick` for a 5 s smoke run.
+# (.PHONY: a directory named bench/ exists, so without it make would call the target up to date.)
+.PHONY: bench
+bench:
+	./bench/run.sh $(BENCH_ARGS)

@@ -72,7 +72,8 @@ def machine_facts():
 def versions(graced_bin):
     return {
         "graced": first_line([graced_bin, "--version"]),
-        "gunicorn": first_line([peers.PYTHON, "-m", "gunicorn", "--version"]),
+        "gunicorn": re.sub(r"^gunicorn \(version (.*)\)$", r"\1",
+                           first_line([peers.PYTHON, "-m", "gunicorn", "--version"])),
         "circus": first_line([os.path.join(peers.PY_BIN, "circusd"), "--version"]),
         "supervisor": first_line([os.path.join(peers.PY_BIN, "supervisord"), "--version"]),
         "wrk": first_line(["wrk", "-v"]),
@@ -187,25 +188,47 @@ def measure_startup(registry, backend, port, samples=3):
     return statistics.median(times) if times else None
 
 
+GRACED_EVENTS = {"worker-started": "started", "worker-ready": "ready",
+                 "reload-started": "reload_started", "reload-succeeded": "reload_succeeded"}
+
+
 def graced_generation_startups(log_path):
-    """From graced's log: per reload generation (>= 2), seconds from its first
-    worker-started to its last worker-ready = the worker's own start-up under load."""
-    stamp = re.compile(r"^(\S+Z) ")
-    started, ready = {}, {}
+    """From graced's log, per reload generation (>= 2): "startup" = first worker-started
+    to last worker-ready (the workers' own start-up) and "server" = reload-started to
+    reload-succeeded (the reload as graced itself sees it, without the CLI's round trip)."""
+    times = {kind: {} for kind in GRACED_EVENTS.values()}
     with open(log_path, errors="replace") as f:
         for line in f:
-            kind = "started" if " event=worker-started " in line else "ready" if " event=worker-ready " in line else None
+            event = re.search(r" event=([a-z-]+)", line)
             generation = re.search(r" generation=(\d+)", line)
-            match = stamp.match(line)
-            if not kind or not generation or not match:
+            stamp = re.match(r"^(\S+Z) ", line)
+            if not (event and generation and stamp) or event.group(1) not in GRACED_EVENTS:
                 continue
-            when = datetime.datetime.fromisoformat(match.group(1).replace("Z", "+00:00")).timestamp()
+            when = datetime.datetime.fromisoformat(stamp.group(1).replace("Z", "+00:00")).timestamp()
+            slot = times[GRACED_EVENTS[event.group(1)]]
             gen = int(generation.group(1))
-            if kind == "started":
-                started[gen] = min(started.get(gen, when), when)
-            else:
-                ready[gen] = max(ready.get(gen, when), when)
-    return [ready[g] - started[g] for g in sorted(started) if g >= 2 and g in ready]
+            # first start, last ready: the generation is ready when its slowest worker is
+            slot[gen] = max(slot.get(gen, when), when) if GRACED_EVENTS[event.group(1)] == "ready" \
+                else min(slot.get(gen, when), when)
+    result = {}
+    for gen in sorted(times["started"]):
+        if gen >= 2 and gen in times["ready"]:
+            entry = {"startup": times["ready"][gen] - times["started"][gen]}
+            if gen in times["reload_started"] and gen in times["reload_succeeded"]:
+                entry["server"] = times["reload_succeeded"][gen] - times["reload_started"][gen]
+            result[str(gen)] = entry
+    return result
+
+
+def cli_startup(graced_bin, samples=10):
+    """Median wall time of `graced --version`: the part of a reload's wall time that is
+    the client process itself."""
+    times = []
+    for _ in range(samples):
+        started = time.monotonic()
+        subprocess.run([graced_bin, "--version"], capture_output=True, timeout=30)
+        times.append(time.monotonic() - started)
+    return statistics.median(times)
 
 
 # --------------------------------------------------------------------------
@@ -233,18 +256,32 @@ def idle_measurements(peer, idle_cpu_seconds):
     return result
 
 
-def run_load(peer, scenario, mode, seconds, tool):
+def idle_reloads(peer, count=3):
+    """A few reloads with no traffic: the wall time of `graced reload` without CPU contention."""
+    events = []
+    for _ in range(count):
+        started = time.time()
+        rc = peer.reload()
+        events.append({"t": 0.0, "wall": time.time() - started, "rc": rc, "generation": peer.last_generation})
+        time.sleep(1.0)
+    return events
+
+
+def run_load(peer, scenario, mode, seconds, tool, suffix=""):
     """One load run (wrk or the time-series client), with reloads every second if the
     scenario says so; returns its figures plus the supervisor's CPU during the run."""
-    tag = f"{peer.key}-{scenario}-{mode}-{tool}"
+    tag = f"{peer.key}-{scenario}-{mode}-{tool}{suffix}"
     sup = peer.supervisor_pid()
     cpu0 = procs.cpu_seconds(sup) if sup else None
     if tool == "wrk":
         generator = load.start_wrk(peer.port, seconds, mode, os.path.join(OUT, f"{tag}.txt"))
+        t0 = time.time()    # wrk (C) is sending within a millisecond or two
     else:
-        generator = load.start_loadclient(peer.port, seconds, mode, os.path.join(OUT, f"{tag}.json"),
-                                          os.path.join(OUT, f"{tag}.log"))
-    t0 = time.time()
+        log_path = os.path.join(OUT, f"{tag}.log")
+        open(log_path, "w").close()
+        generator = load.start_loadclient(peer.port, seconds, mode, os.path.join(OUT, f"{tag}.json"), log_path)
+        # Python takes ~0.1 s to start: reloads are scheduled on the client's own clock.
+        t0 = load.wait_started(log_path) or time.time()
     reloader = None
     if scenario == "reload":
         reloader = load.Reloader(peer, t0, seconds)
@@ -252,6 +289,9 @@ def run_load(peer, scenario, mode, seconds, tool):
     try:
         load.wait_bounded(generator, seconds)
     finally:
+        if generator.poll() is None:     # interrupted: the load generator must not outlive us
+            generator.kill()
+            generator.wait()
         if reloader:
             reloader.finish()
     sup_after = peer.supervisor_pid()
@@ -264,7 +304,7 @@ def run_load(peer, scenario, mode, seconds, tool):
         result["reloads"] = reloader.summary()
         # Reload instants relative to the load generator's own clock start.
         offset = t0 - result["t0"]
-        result["reloads"]["events"] = [(s + offset, w, rc) for s, w, rc in result["reloads"]["events"]]
+        result["reloads"]["events"] = [dict(e, t=e["t"] + offset) for e in result["reloads"]["events"]]
     procs.wait_http_ok(peer.port, peers.START_TIMEOUT)   # the next run starts on a serving peer
     for root in peer.tree_roots():
         peer.registry.remember_tree(root)
@@ -300,6 +340,9 @@ def bench_peer(peer, config):
         if not settle_only:
             long_idle = config.graced_idle_seconds if peer.key == "graced-worker" else 0
             entry["idle"] = idle_measurements(peer, long_idle)
+        if isinstance(peer, peers.Graced):
+            entry["idle_reloads"] = idle_reloads(peer)
+            log(f"  {peer.key}: idle reloads {[round(e['wall'], 3) for e in entry['idle_reloads']]} s")
         scenarios = ["reload"] if settle_only else SCENARIOS if peer.reloads else ["steady"]
         for scenario in scenarios:
             for mode in MODES:
@@ -325,6 +368,45 @@ def bench_peer(peer, config):
 
 
 # --------------------------------------------------------------------------
+# Throughput: graced against its backend alone, interleaved
+# --------------------------------------------------------------------------
+
+def throughput_ab(registry, config, port):
+    """graced's throughput target is a 2 % claim, finer than the drift of a shared
+    machine between two runs minutes apart. So the control and graced run side by side
+    (both idle but one), and steady runs alternate A B B A ... on them."""
+    result = {}
+    for backend in ("gunicorn", "worker"):
+        control_cls = peers.GunicornAlone if backend == "gunicorn" else peers.WorkerAlone
+        control = control_cls(registry, REPO, OUT, port)
+        control.key = f"ab-{control.key}"
+        graced = peers.Graced(registry, REPO, OUT, port + 1, config.graced, backend,
+                              "1s" if backend == "gunicorn" else "0s", key=f"ab-graced-{backend}")
+        port += 2
+        runs = {m: {"control": [], "graced": []} for m in MODES}
+        try:
+            control.start()
+            graced.start()
+            time.sleep(IDLE_SECONDS)
+            for rep in range(config.ab_repeats):
+                order = [("control", control), ("graced", graced)]
+                if rep % 2:
+                    order.reverse()
+                for mode in MODES:
+                    for name, peer in order:
+                        r = run_load(peer, "steady", mode, config.ab_seconds, "wrk", suffix=f"-{rep}")
+                        runs[mode][name].append(r["rps"])
+                log(f"  A/B {backend} repeat {rep + 1}: " + ", ".join(
+                    f"{m} {runs[m]['graced'][-1] / runs[m]['control'][-1]:.3f}" for m in MODES))
+        finally:
+            graced.stop()
+            control.stop()
+        result[backend] = {m: dict(runs[m], ratio=sum(runs[m]["graced"]) / sum(runs[m]["control"]))
+                           for m in MODES if runs[m]["control"] and runs[m]["graced"]}
+    return result
+
+
+# --------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------
 
@@ -332,13 +414,16 @@ def parse_args():
     parser = argparse.ArgumentParser(description="graced reload-under-load benchmark")
     parser.add_argument("--quick", action="store_true", help="5 s runs, 5 s idle-CPU window (smoke test)")
     parser.add_argument("--seconds", type=int, help="seconds per load run (default $BENCH_SECONDS or 20)")
-    parser.add_argument("--only", help="comma-separated peer keys (for debugging; results.md then is partial)")
+    parser.add_argument("--only", help="comma-separated peer keys, and `ab` for the interleaved throughput "
+                        "runs (for debugging; results.md then is partial)")
     parser.add_argument("--graced", default=os.path.join(REPO, ".build-release", "release", "graced"))
     parser.add_argument("--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE", "28100")))
     args = parser.parse_args()
     if args.seconds is None:
         args.seconds = 5 if args.quick else int(os.environ.get("BENCH_SECONDS", "20"))
     args.graced_idle_seconds = 5 if args.quick else 60
+    args.ab_seconds = max(5, args.seconds // 2)
+    args.ab_repeats = 2 if args.quick else 3
     return args
 
 
@@ -352,20 +437,30 @@ def circus_unavailable():
 
 
 def estimated_seconds(config, peer_list):
+    """Rough wall time of a run (measured: about 1.5 s of overhead per load run)."""
     runs = sum(2 if p.key == "graced-gunicorn-settle0" else 6 if p.reloads else 4 for p in peer_list)
-    return runs * (config.seconds + 4) + len(peer_list) * (IDLE_SECONDS + 8) + config.graced_idle_seconds + 20
+    ab = 0
+    if not config.only or "ab" in config.only.split(","):
+        ab = 2 * config.ab_repeats * 4 * (config.ab_seconds + 1.5) + 2 * (IDLE_SECONDS + 5)
+    return (runs * (config.seconds + 1.5) + len(peer_list) * (IDLE_SECONDS + 6) + config.graced_idle_seconds
+            + ab + 10)
 
 
 def main():
     config = parse_args()
     os.makedirs(OUT, exist_ok=True)
+    # Logs are appended to (a naive restart writes one log over many starts), and graced
+    # generation numbers restart at 1 each run: start from an empty out/ (run.sh's install log stays).
+    for name in os.listdir(OUT):
+        if name != "circus-install.log" and os.path.isfile(os.path.join(OUT, name)):
+            os.remove(os.path.join(OUT, name))
     registry = procs.Registry()
     all_peers = peers.make_peers(registry, REPO, OUT, config.graced, config.port_base)
     if config.only:
         wanted = set(config.only.split(","))
         all_peers = [p for p in all_peers if p.key in wanted]
-    check_port, startup_port = config.port_base + 50, config.port_base + 51
-    ports = [p.port for p in all_peers] + [check_port, startup_port]
+    check_port, startup_port, ab_port = config.port_base + 50, config.port_base + 51, config.port_base + 60
+    ports = [p.port for p in all_peers] + [check_port, startup_port] + list(range(ab_port, ab_port + 4))
     busy = [p for p in ports if not procs.port_free(p)]
     if busy:
         sys.exit(f"ports in use: {busy}; set BENCH_PORT_BASE to a free range")
@@ -386,7 +481,8 @@ def main():
                    "wrk_timeout": load.WRK_TIMEOUT, "work_ms": peers.WORK_MS,
                    "gunicorn_workers": peers.GUNICORN_WORKERS, "worker_processes": peers.WORKER_PROCESSES,
                    "backlog": peers.BACKLOG, "idle_seconds": IDLE_SECONDS,
-                   "graced_idle_seconds": config.graced_idle_seconds},
+                   "graced_idle_seconds": config.graced_idle_seconds,
+                   "ab_seconds": config.ab_seconds, "ab_repeats": config.ab_repeats},
     }, "peers": []}
     started = time.monotonic()
     log(f"{len(all_peers)} peers, {config.seconds}s per run; expected duration about "
@@ -395,15 +491,20 @@ def main():
         results["checks"] = {"wrk": check_wrk_close_mode(check_port)}
         log(f"wrk check: {results['checks']['wrk']}")
         results["startup"] = {b: measure_startup(registry, b, startup_port) for b in ("gunicorn", "worker")}
+        results["startup"]["graced_cli"] = cli_startup(config.graced)
         log(f"backend start-up alone: {results['startup']}")
         skip_circus = circus_unavailable()
         for peer in all_peers:
             if isinstance(peer, peers.Circus) and skip_circus:
                 log(f"Circus skipped: {skip_circus}")
                 results["peers"].append({"key": peer.key, "label": peer.label, "backend": peer.backend,
-                                         "status": "skipped", "note": skip_circus, "runs": {}, "timeseries": {}})
+                                         "reload_note": peer.reload_note, "status": "skipped", "note": skip_circus, "runs": {}, "timeseries": {}})
                 continue
             results["peers"].append(bench_peer(peer, config))
+        if not config.only or "ab" in config.only.split(","):
+            log(f"throughput, graced against the backend alone, interleaved ({config.ab_repeats} x "
+                f"{config.ab_seconds}s per peer and client mode)")
+            results["throughput_ab"] = throughput_ab(registry, config, ab_port)
     finally:
         registry.stop_all()
         leftovers = registry.sweep_ports(ports)

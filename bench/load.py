@@ -26,7 +26,7 @@ class Reloader(threading.Thread):
         self.t0 = t0
         self.end = t0 + seconds
         self.stop_event = threading.Event()
-        self.events = []          # (start offset s, wall time s, exit status)
+        self.events = []          # {t: start offset s, wall: s, rc: exit status, generation: graced's}
 
     def run(self):
         next_at = self.t0 + RELOAD_INTERVAL
@@ -41,7 +41,8 @@ class Reloader(threading.Thread):
             except Exception as error:      # a crashing reload is a failed reload, not a crashed benchmark
                 print(f"  reload raised: {error}", file=sys.stderr)
                 rc = -1
-            self.events.append((started - self.t0, time.time() - started, rc))
+            self.events.append({"t": started - self.t0, "wall": time.time() - started, "rc": rc,
+                                "generation": getattr(self.peer, "last_generation", None)})
             next_at = max(next_at + RELOAD_INTERVAL, time.time())
 
     def finish(self, timeout=120.0):
@@ -50,9 +51,9 @@ class Reloader(threading.Thread):
         self.join(timeout)
 
     def summary(self):
-        walls = [w for _, w, _ in self.events]
-        return {"done": sum(1 for *_, rc in self.events if rc == 0),
-                "failed": sum(1 for *_, rc in self.events if rc != 0),
+        walls = [e["wall"] for e in self.events]
+        return {"done": sum(1 for e in self.events if e["rc"] == 0),
+                "failed": sum(1 for e in self.events if e["rc"] != 0),
                 "median_wall_s": statistics.median(walls) if walls else None,
                 "events": self.events}
 
@@ -95,6 +96,18 @@ def start_loadclient(port, seconds, mode, out_path, log_path):
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     finally:
         log.close()
+
+
+def wait_started(log_path, timeout=10.0):
+    """The start time loadclient.py prints once its event loop runs (None if it never does)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open(log_path) as f:
+            for line in f:
+                if line.startswith("STARTED "):
+                    return float(line.split()[1])
+        time.sleep(0.01)
+    return None
 
 
 def wait_bounded(proc, seconds):

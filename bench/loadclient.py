@@ -95,6 +95,7 @@ async def connection_loop(port, mode, stats, deadline):
 
 async def main_async(args):
     t0 = time.time()
+    print(f"STARTED {t0}", flush=True)   # the benchmark starts its reloads on this clock
     stats = Stats(args.seconds, t0)
     deadline = t0 + args.seconds
     tasks = [asyncio.create_task(connection_loop(args.port, args.mode, stats, deadline))

@@ -7,7 +7,7 @@ A peer's `reload()` returns the exit status of its reload command; the caller ti
 """
 
 import os
-import signal
+import re
 import socket
 import subprocess
 import sys
@@ -266,6 +266,7 @@ class Graced(Peer):
         self.label = f"graced + {backend}{suffix}"
         super().__init__(registry, repo, out_dir, port)
         self.graced = graced_bin
+        self.last_generation = None
 
     def write_config(self):
         if self.backend == "gunicorn":
@@ -308,7 +309,19 @@ restart = "on-failure"
         self.wait_serving()
 
     def reload(self):
-        return run_command(self.graced_cmd("reload", "--timeout", "60s"))
+        """`graced reload`; remembers which generation it started (from its progress
+        lines), so its wall time can be set against that generation's start-up."""
+        self.last_generation = None
+        try:
+            result = subprocess.run(self.graced_cmd("reload", "--timeout", "60s"), stdin=subprocess.DEVNULL,
+                                    capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return 124
+        match = re.search(r"generation (\d+) spawned", result.stdout)
+        self.last_generation = int(match.group(1)) if match else None
+        with open(self.path("reloads.log"), "a") as f:
+            f.write(result.stdout + result.stderr)
+        return result.returncode
 
     def stop(self):
         if self.proc is not None:
@@ -361,17 +374,19 @@ class WorkerAlone(Peer):
 
 def make_peers(registry, repo, out_dir, graced_bin, base_port):
     """All peers in run order, each on its own port (base_port, base_port+1, ...)."""
+    # Each graced peer runs right after its control, so that slow drifts of a shared
+    # machine's load hurt the comparison least.
     ports = iter(range(base_port, base_port + 100))
     common = (registry, repo, out_dir)
     return [
-        GunicornAlone(*common, next(ports)),
-        WorkerAlone(*common, next(ports)),
         NaiveRestart(*common, next(ports)),
         GunicornHup(*common, next(ports)),
         Circus(*common, next(ports)),
         Supervisord(*common, next(ports)),
+        GunicornAlone(*common, next(ports)),
         Graced(*common, next(ports), graced_bin, "gunicorn", "1s"),
-        Graced(*common, next(ports), graced_bin, "worker", "0s"),
         # ready_settle comparison: reload runs only (see bench.py).
         Graced(*common, next(ports), graced_bin, "gunicorn", "0s", key="graced-gunicorn-settle0"),
+        WorkerAlone(*common, next(ports)),
+        Graced(*common, next(ports), graced_bin, "worker", "0s"),
     ]

@@ -172,10 +172,12 @@ def wait_http_ok(port, timeout):
 
 
 def port_free(port):
-    """Nothing listens on the port and we can bind it ourselves."""
+    """Nothing listens on the port and we can bind it ourselves (with SO_REUSEADDR, as
+    every server here does: TIME_WAIT leftovers of an earlier run do not count)."""
     if listening_inodes(port):
         return False
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True

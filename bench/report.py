@@ -72,7 +72,8 @@ def parse_settle(label):
 def header_section(results):
     meta = results["meta"]
     m, v, p = meta["machine"], meta["versions"], meta["params"]
-    quick = " (**--quick smoke run: 5 s per run, not the numbers to quote**)" if meta.get("quick") else ""
+    quick = (f" (**--quick smoke run, {meta['seconds']} s per run: not the numbers to quote**)"
+             if meta.get("quick") else "")
     lines = [
         "# graced reload-under-load benchmark",
         "",
@@ -164,35 +165,72 @@ def reload_time_section(results):
     startup = results.get("startup", {})
     lines = ["## Reload wall time against the worker's start-up", "",
              f"Backend start-up alone, idle machine (spawn to first 200, median of 3): gunicorn "
-             f"{secs(startup.get('gunicorn'))}, example worker {secs(startup.get('worker'))}.", ""]
+             f"{secs(startup.get('gunicorn'))}, example worker {secs(startup.get('worker'))}; "
+             f"`graced --version` runs in {secs(startup.get('graced_cli'))} (the CLI's own share of a reload). "
+             "Per reload: the wall time of `graced reload` (exec to exit, as a deploy script sees it) and "
+             "graced's own reload time (log: reload-started to reload-succeeded), against the start-up of "
+             "the generation it started (log: first worker spawned to last READY=1) plus `ready_settle`. "
+             "\"Idle\" = 3 reloads without traffic; \"under load\" = every reload of the reload runs, "
+             "with the load generator keeping both cores busy.", ""]
     rows = []
-    for key in ("graced-gunicorn", "graced-worker", "graced-gunicorn-settle0"):
+    for key in ("graced-gunicorn", "graced-gunicorn-settle0", "graced-worker"):
         p = peers_by_key(results).get(key)
         if not p or p["status"] != "ok":
             continue
-        overhead = reload_overhead(p)
-        if overhead is None:
-            continue
-        wall, gen, settle, extra = overhead
-        rows.append([p["label"], secs(wall), secs(gen), secs(settle, 1), f"{extra * 1000:+.0f} ms"])
+        for when in ("idle", "load"):
+            o = reload_overhead(p, when)
+            if o:
+                server = "-" if o["server_overhead"] is None else f"{o['server_overhead'] * 1000:+.0f} ms"
+                rows.append([p["label"], "idle" if when == "idle" else "under load", o["count"], secs(o["wall"]),
+                             secs(o["startup"]), secs(o["settle"], 1), f"{o['overhead'] * 1000:+.0f} ms", server])
     if rows:
-        lines += [table(["peer", "median `graced reload` wall", "median worker start-up under load "
-                         "(graced log: spawned to READY=1)", "ready_settle", "overhead"], rows), ""]
+        lines += [table(["peer", "when", "reloads", "median wall", "median start-up", "ready_settle",
+                         "overhead: wall - start-up - settle", "inside graced: reload time - start-up - settle"],
+                        rows), ""]
     return lines
 
 
-def reload_overhead(peer):
-    """(median wall, median generation start-up, settle, wall - start-up - settle) over all reload runs."""
-    walls = [w for name, r in peer["runs"].items() if r.get("reloads")
-             for _, w, rc in r["reloads"]["events"] if rc == 0]
-    walls += [w for r in peer.get("timeseries", {}).values() if r.get("reloads")
-              for _, w, rc in r["reloads"]["events"] if rc == 0]
-    startups = peer.get("generation_startups_s") or []
-    if not walls or not startups:
-        return None
-    wall, gen = statistics.median(walls), statistics.median(startups)
+def reload_events(peer, when):
+    """Successful reload events of a graced peer: idle ones, or those under load."""
+    if when == "idle":
+        events = peer.get("idle_reloads", [])
+    else:
+        events = [e for r in [*peer["runs"].values(), *peer.get("timeseries", {}).values()]
+                  if r.get("reloads") for e in r["reloads"]["events"]]
+    return [e for e in events if e["rc"] == 0]
+
+
+def reload_overhead(peer, when):
+    """Medians over the reloads whose generation graced's log describes."""
+    generations = peer.get("generation_startups_s") or {}
     settle = parse_settle(peer["label"])
-    return wall, gen, settle, wall - gen - settle
+    known = [(e["wall"], generations[str(e["generation"])]) for e in reload_events(peer, when)
+             if str(e.get("generation")) in generations]
+    if not known:
+        return None
+    server = [g["server"] - g["startup"] - settle for _, g in known if "server" in g]
+    return {"count": len(known), "wall": statistics.median(w for w, _ in known),
+            "startup": statistics.median(g["startup"] for _, g in known), "settle": settle,
+            "overhead": statistics.median(w - g["startup"] - settle for w, g in known),
+            "server_overhead": statistics.median(server) if server else None}
+
+
+def throughput_section(results):
+    ab = results.get("throughput_ab")
+    if not ab:
+        return []
+    p = results["meta"]["params"]
+    rows = []
+    for backend, modes in ab.items():
+        for mode, r in modes.items():
+            rows.append([backend, MODE_TITLES[mode], ", ".join(f"{x:,.0f}" for x in r["control"]),
+                         ", ".join(f"{x:,.0f}" for x in r["graced"]), f"{r['ratio']:.3f}"])
+    return ["## Throughput: graced against the backend alone, interleaved", "",
+            f"Both up at once, steady runs of {p['ab_seconds']} s alternating (A B, then B A, ...), "
+            f"{p['ab_repeats']} per peer and client mode; ratio = graced's requests ÷ the control's. "
+            "This is what the throughput target is judged on: the single runs in the tables above lie "
+            "minutes apart.", "",
+            table(["backend", "client", "alone: req/s per run", "under graced: req/s per run", "ratio"], rows), ""]
 
 
 def settle_section(results):
@@ -260,10 +298,15 @@ def targets_section(results):
         met = None if None in wrk else all(x == 0 for x in wrk + ts)
         rows.append([f"{p['label']}: failed requests during reloads = 0", measured, ok(met)])
 
+    ab = results.get("throughput_ab", {})
     for key in GRACED_PEERS:
         p, control = by_key.get(key), by_key.get(CONTROL_OF[key])
         ratios = []
         for m in ("keepalive", "close"):
+            interleaved = ab.get(key.split("-", 1)[1], {}).get(m)
+            if interleaved:
+                ratios.append(interleaved["ratio"])
+                continue
             a = run(results, key, f"steady/{m}")
             b = run(results, CONTROL_OF[key], f"steady/{m}")
             ratios.append(a["rps"] / b["rps"] if a and b and b["rps"] else None)
@@ -271,8 +314,9 @@ def targets_section(results):
                              for m, r in zip(("keepalive", "close"), ratios))
         met = None if None in ratios else all(r >= 0.98 for r in ratios)
         label = p["label"] if p else key
+        source = " (interleaved runs)" if ab else " (single steady runs)"
         rows.append([f"{label}: steady req/s ÷ {control['label'] if control else 'backend alone'} ≥ 0.98",
-                     measured, ok(met)])
+                     measured + source, ok(met)])
 
     for key in GRACED_PEERS:
         ratios = []
@@ -302,16 +346,21 @@ def targets_section(results):
 
     for key in GRACED_PEERS:
         p = by_key.get(key)
-        overhead = reload_overhead(p) if p and p["status"] == "ok" else None
-        if overhead:
-            wall, gen, settle, extra = overhead
-            settle_text = f" + ready_settle {settle:.0f} s" if settle else ""
-            measured = f"{secs(wall)} = start-up {secs(gen)}{settle_text} {extra * 1000:+.0f} ms"
+        idle = reload_overhead(p, "idle") if p and p["status"] == "ok" else None
+        busy = reload_overhead(p, "load") if p and p["status"] == "ok" else None
+        if idle:
+            settle_text = f" + ready_settle {idle['settle']:.0f} s" if idle["settle"] else ""
+            inside = "" if idle["server_overhead"] is None else \
+                f" (inside graced {idle['server_overhead'] * 1000:+.0f} ms)"
+            measured = (f"idle: {secs(idle['wall'])} = start-up {secs(idle['startup'])}{settle_text} "
+                        f"{idle['overhead'] * 1000:+.0f} ms{inside}")
+            if busy:
+                measured += f"; under load: {busy['overhead'] * 1000:+.0f} ms over start-up{settle_text}"
         else:
             measured = "not measured"
         rows.append([f"{p['label'] if p else key}: `graced reload` wall ≈ worker start-up + a few ms "
-                     f"(≤ {RELOAD_OVERHEAD_MAX_S * 1000:.0f} ms)", measured,
-                     ok(overhead[3] <= RELOAD_OVERHEAD_MAX_S if overhead else None)])
+                     f"(≤ {RELOAD_OVERHEAD_MAX_S * 1000:.0f} ms, judged idle)", measured,
+                     ok(idle["overhead"] <= RELOAD_OVERHEAD_MAX_S if idle else None)])
     return ["## Targets (issue 5)", "", table(["target", "measured", "met?"], rows), ""]
 
 
@@ -320,6 +369,8 @@ def targets_section(results):
 # --------------------------------------------------------------------------
 
 def plot(results, png_path):
+    """Per client mode (columns): req/s of the gunicorn-backed peers, req/s of the
+    example-worker peers (their scales differ 5x), failed requests/s, reload instants."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -327,52 +378,66 @@ def plot(results, png_path):
     series = [(p, name, r) for p in results["peers"] for name, r in p.get("timeseries", {}).items()]
     if not series:
         return
-    fig, axes = plt.subplots(3, 2, figsize=(15, 10), sharex=True,
-                             gridspec_kw={"height_ratios": [3, 2, 1.4]})
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    meta = results["meta"]
+    fig, axes = plt.subplots(4, 2, figsize=(15, 13), sharex=True,
+                             gridspec_kw={"height_ratios": [3, 2, 2, 1.6]})
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     keys = [p["key"] for p in results["peers"] if p.get("timeseries")]
-    color = {k: colors[i % len(colors)] for i, k in enumerate(keys)}
+    color = {k: palette[i % len(palette)] for i, k in enumerate(k for k in keys if not k.startswith("graced"))}
+    color.update({"graced-gunicorn": "black", "graced-worker": "#e377c2"})
     for col, mode in enumerate(("keepalive", "close")):
-        ax_rps, ax_err, ax_rel = axes[0][col], axes[1][col], axes[2][col]
-        row = 0
+        ax_g, ax_w, ax_err, ax_rel = (axes[row][col] for row in range(4))
+        row, worst, names = 0, 0, []
         for p, name, r in series:
             if not name.endswith(mode):
                 continue
             xs = [i + 0.5 for i in range(len(r["ok"]))]
-            style = "--" if name.startswith("steady") else "-"
-            label = p["label"] + (" (no reloads)" if name.startswith("steady") else "")
-            ax_rps.plot(xs, r["ok"], style, color=color[p["key"]], label=label, linewidth=1.4)
+            steady = name.startswith("steady")
+            graced = p["key"].startswith("graced")
+            style = dict(color=color[p["key"]], linewidth=2.4 if graced else 1.3, drawstyle="steps-mid",
+                         linestyle="--" if steady else "-")
+            label = p["label"] + (" (no reloads)" if steady else "")
+            ax = ax_g if p["backend"] == "gunicorn" else ax_w
+            ax.plot(xs, r["ok"], label=label, **style)
             errors = [e + n for e, n in zip(r["errors"], r["non2xx"])]
-            ax_err.plot(xs, errors, style, color=color[p["key"]], linewidth=1.4)
+            worst = max([worst, *errors])
+            ax_err.plot(xs, errors, label=label, **style)
             rel = r.get("reloads")
             if rel:
-                ok_t = [s for s, _, rc in rel["events"] if rc == 0]
-                bad_t = [s for s, _, rc in rel["events"] if rc != 0]
-                ax_rel.scatter(ok_t, [row] * len(ok_t), marker="|", s=120, color=color[p["key"]])
-                ax_rel.scatter(bad_t, [row] * len(bad_t), marker="x", s=40, color=color[p["key"]])
-                # a bar per reload: from its start to its verdict
-                for s, w, _ in rel["events"]:
-                    ax_rel.plot([s, s + w], [row, row], color=color[p["key"]], linewidth=3, alpha=0.35)
-            row += 1
-        ax_rps.set_title(f"client: {MODE_TITLES[mode]}")
-        ax_rps.set_ylabel("2xx responses / s")
-        ax_rps.set_ylim(bottom=0)
+                names.append(p["key"])
+                for e in rel["events"]:
+                    ax_rel.plot([e["t"], e["t"] + e["wall"]], [row, row], color=color[p["key"]],
+                                linewidth=4, alpha=0.35, solid_capstyle="butt")
+                ok_t = [e["t"] for e in rel["events"] if e["rc"] == 0]
+                bad_t = [e["t"] for e in rel["events"] if e["rc"] != 0]
+                ax_rel.scatter(ok_t, [row] * len(ok_t), marker="|", s=150, color=color[p["key"]])
+                ax_rel.scatter(bad_t, [row] * len(bad_t), marker="x", s=50, color="red")
+                row += 1
+        ax_g.set_title(f"client: {MODE_TITLES[mode]}")
+        ax_g.set_ylabel("2xx / s\n(gunicorn backend)")
+        ax_w.set_ylabel("2xx / s\n(example worker backend)")
+        for ax in (ax_g, ax_w):
+            ax.set_ylim(bottom=0)
         ax_err.set_ylabel("failed requests / s\n(symlog)")
         ax_err.set_yscale("symlog", linthresh=1)
-        ax_err.set_ylim(bottom=0)
-        ax_rel.set_ylabel("reloads\n(| start, bar = duration,\nx failed)")
-        ax_rel.set_yticks([])
-        ax_rel.set_ylim(-1, max(row, 1))
+        ax_err.set_ylim(0, max(10, worst * 2))
+        ax_rel.set_ylabel("reloads\n(| start, bar = until\nthe command returned,\nx failed)")
+        ax_rel.set_yticks(range(len(names)), names, fontsize=7)
+        ax_rel.set_ylim(-0.7, max(row, 1) - 0.3)
+        ax_rel.set_xlim(0, meta["seconds"])
         ax_rel.set_xlabel("seconds since the load started")
-        for ax in (ax_rps, ax_err, ax_rel):
+        for ax in (ax_g, ax_w, ax_err, ax_rel):
             ax.grid(alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
-    meta = results["meta"]
+    legend = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=4, fontsize=9, frameon=False)
     fig.suptitle(f"graced reload-under-load benchmark: a reload every second ({meta['date']}, "
-                 f"{meta['machine']['nproc']} cores, {meta['seconds']} s per run)")
-    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
-    fig.savefig(png_path, dpi=110)
+                 f"{meta['machine']['nproc']} cores, {meta['seconds']} s per run, "
+                 f"{meta['params']['connections']} connections, bench/loadclient.py)")
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    fig.savefig(png_path, dpi=100)
     plt.close(fig)
 
 
@@ -381,6 +446,7 @@ def write(results, md_path, png_path):
     lines += peers_section(results)
     lines += scenario_sections(results)
     lines += resources_section(results)
+    lines += throughput_section(results)
     lines += reload_time_section(results)
     lines += settle_section(results)
     lines += timeseries_section(results)

@@ -31,6 +31,7 @@ import time
 
 SD_LISTEN_FDS_START = 3
 MAX_HEADER_BYTES = 64 * 1024
+DRAIN_IDLE_GRACE_SECONDS = 0.5  # a draining keep-alive connection idle this long is closed
 IDLE_POLL_SECONDS = 0.05      # how quickly idle keep-alive connections notice a drain
 IDLE_TIMEOUT_SECONDS = 60.0   # idle keep-alive connections are closed after this
 READ_TIMEOUT_SECONDS = 10.0   # for the rest of a request once its first byte arrived
@@ -253,12 +254,17 @@ class Connection:
         if self.buffer:
             return True
         idle_since = time.monotonic()
+        drain_idle_since = None
         while True:
-            # An idle keep-alive connection is closed during a drain. A fresh one is not:
-            # the client sent (or is sending) its first request, and closing it unread
-            # would reset the connection and fail that request.
+            # During a drain a keep-alive connection is closed once it has been idle for
+            # DRAIN_IDLE_GRACE_SECONDS: a client that is about to send its next request
+            # gets it answered (with "Connection: close"), instead of a reset. A fresh
+            # connection is never closed unread: its client sent, or is sending, a request.
             if self.served > 0 and self.server.draining.is_set():
-                return False
+                if drain_idle_since is None:
+                    drain_idle_since = time.monotonic()
+                elif time.monotonic() - drain_idle_since > DRAIN_IDLE_GRACE_SECONDS:
+                    return False
             if time.monotonic() - idle_since > IDLE_TIMEOUT_SECONDS:
                 return False
             self.sock.settimeout(IDLE_POLL_SECONDS)
