@@ -10,12 +10,12 @@ typealias ConfigKeyPath = [ConfigKeyComponent]
 /// Where each table and key of a configuration file is written.
 ///
 /// TOMLKit keeps no source positions, yet every problem must name its line. This scanner
-/// reads the raw text a second time, only after TOMLKit accepted it, and records the line of
-/// every table header, key, array element and inline-table key. It understands exactly
-/// enough TOML to stay in step: comments, all four string forms (so that a `[` or `=`
-/// inside a string or a multi-line string is not taken for syntax), multi-line arrays,
-/// inline tables, dotted and quoted keys, and `[[array]]` headers (the nth occurrence is
-/// index n-1). On text TOMLKit would refuse it may record nonsense, but it always ends.
+/// reads the raw text itself and records the line of every table header, key, array
+/// element and inline-table key. It understands exactly enough TOML to stay in step with
+/// the real parser on any valid prefix of a document: comments, all four string forms (so
+/// that a `[` or `=` inside a string is not taken for syntax), multi-line arrays, inline
+/// tables, dotted and quoted keys, and `[[array]]` headers (the nth occurrence is index
+/// n-1). On invalid text it may record nonsense, but it always ends.
 struct ConfigSourceMap: Sendable {
     private var lines: [ConfigKeyPath: Int] = [:]
 
@@ -29,10 +29,13 @@ struct ConfigSourceMap: Sendable {
         var message: String
     }
 
-    /// The first place where toml++ 3 asserts (aborting the process, or undefined behaviour
-    /// under NDEBUG) instead of reporting an error, found by fuzzing: a header key starting
-    /// with neither a key character nor a quote (`[=x]`, `[\nx]`), and a `}` or a Unicode
-    /// line separator where an array expects a value (`[1, }`).
+    /// The first place where the toml++ inside TOMLKit 0.6.0 asserts (aborting the process,
+    /// or undefined behaviour under NDEBUG) instead of throwing, as found by fuzzing: a
+    /// header key starting with neither a key character nor a quote (`[=x]`, `[\nx]`); a `}`
+    /// or a Unicode line separator where an array expects a value (`[1, }`); and malformed
+    /// unquoted values (`1979-05-27 7`, `1979-05-27T-07:32:00`), so every unquoted value
+    /// is checked against the TOML grammar. A reload parses inside the supervisor, so a
+    /// typo must never reach one of these.
     private(set) var unsafeSyntax: UnsafeSyntax?
 
     init(scanning text: String) {

@@ -450,14 +450,18 @@ struct ConfigValidator {
         }
 
         if let user = string(section, "user") {
-            if checkFilesystem, !userExists(user) {
+            if user.isEmpty {
+                report(section.path + [.key("user")], "worker.user: must not be empty")
+            } else if checkFilesystem, !userExists(user) {
                 report(section.path + [.key("user")], "worker.user: user '\(user)' does not exist")
             } else {
                 worker.user = user
             }
         }
         if let group = string(section, "group") {
-            if checkFilesystem, !groupExists(group) {
+            if group.isEmpty {
+                report(section.path + [.key("group")], "worker.group: must not be empty")
+            } else if checkFilesystem, !groupExists(group) {
                 report(section.path + [.key("group")], "worker.group: group '\(group)' does not exist")
             } else {
                 worker.group = group

@@ -68,7 +68,6 @@ extension Supervisor {
             return
         }
         pendingReload = (newConfig, previousListeners)
-        fdStore.store(listeners.current)
         let generation = makeGeneration(config: newConfig.worker, state: .starting)
         logger.info("reload: starting generation \(generation.number)", metadata: [
             "event": "reload-started", "generation": "\(generation.number)",
@@ -99,7 +98,7 @@ extension Supervisor {
             config = pending.config
             pendingReload = nil
         }
-        fdStore.removeAll(except: Set(listeners.current.map(\.name)))
+        fdStore.sync(listeners.current)
         generation.state = .serving
         generation.becameReady = true
         serving = generation

@@ -89,7 +89,7 @@ public final class Supervisor {
             logger.warning("socket '\(name)' (fd \(fd)) passed by systemd matches no [[listener]]; closing it", metadata: ["event": "listener-unclaimed"])
             FileDescriptor.close(fd)
         }
-        fdStore.store(listeners.current)
+        fdStore.sync(listeners.current)
         startWatchdog()
         do {
             try loop.register(fd: signals.fd) { [unowned self] _ in handleSignals() }

@@ -54,7 +54,7 @@ struct Run: ParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(ExitStatusCode.failed)
         }
-        logger.info("graced \(GracedVersion.string) starting", metadata: ["event": "starting", "config": "\(config.path)", "pid": "\(getpid())"])
+        logger.info("graced \(GracedVersion.string) starting", metadata: ["event": "starting", "config": "\(config.path)"])
         let status = supervisor.run()
         if status != 0 { throw ExitCode(status) }
     }

@@ -91,7 +91,9 @@ public enum InheritedSockets {
 /// graced, and come back through `LISTEN_FDS` by name.
 struct FileDescriptorStore {
     let isEnabled: Bool
-    private(set) var stored: Set<String> = []
+    /// What the store holds, by name: the socket's inode tells a moved listener (same
+    /// name, new socket) from an unchanged one.
+    private(set) var stored: [String: UInt64?] = [:]
 
     /// On when graced runs under a service manager and either systemd exported `$FDSTORE`
     /// (systemd 254+ does when FileDescriptorStoreMax= is set) or the config says so.
@@ -100,22 +102,21 @@ struct FileDescriptorStore {
         isEnabled = underManager && (configured ?? (environment["FDSTORE"].map { $0 != "0" } ?? false))
     }
 
-    /// Stores every listener not stored yet.
-    mutating func store(_ listeners: [Listener]) {
+    /// Makes the store hold exactly `listeners`: removes what is gone or was replaced
+    /// (`FDSTOREREMOVE=1`), then stores what is new (`FDSTORE=1`, `FDNAME=<name>`).
+    /// Called with the serving listeners only, so a failed reload never leaves its
+    /// sockets behind.
+    mutating func sync(_ listeners: [Listener]) {
         guard isEnabled else { return }
-        for listener in listeners where !stored.contains(listener.name) {
-            var fd = listener.fd
-            let rc = graced_notify_with_fds("FDSTORE=1\nFDNAME=\(listener.name)", &fd, 1)
-            if rc > 0 { stored.insert(listener.name) }
-        }
-    }
-
-    /// Drops the stored copies of listeners no longer configured.
-    mutating func removeAll(except names: Set<String>) {
-        guard isEnabled else { return }
-        for name in stored where !names.contains(name) {
+        for (name, inode) in stored where !listeners.contains(where: { $0.name == name && $0.inode == inode }) {
             _ = sd_notify(0, "FDSTOREREMOVE=1\nFDNAME=\(name)")
-            stored.remove(name)
+            stored.removeValue(forKey: name)
+        }
+        for listener in listeners where stored[listener.name] == nil {
+            var fd = listener.fd
+            if graced_notify_with_fds("FDSTORE=1\nFDNAME=\(listener.name)", &fd, 1) > 0 {
+                stored[listener.name] = listener.inode
+            }
         }
     }
 }

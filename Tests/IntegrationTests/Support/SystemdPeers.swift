@@ -303,6 +303,9 @@ struct PassedSocket {
     var type: String = "stream"
     /// For a stream socket: listen() or leave it merely bound.
     var listen: Bool = true
+    /// Pass the socket at this index of the list once more instead of a new one (as
+    /// systemd does when a socket unit and the fd store both hold the same socket).
+    var duplicateOf: Int? = nil
 }
 
 /// A python3 launcher that binds `sockets` and starts a command with them at fds 3...,
@@ -326,6 +329,9 @@ enum SocketPassingLauncher {
 
     created = []
     for item in spec["sockets"]:
+        if item.get("duplicate_of") is not None:
+            created.append(created[item["duplicate_of"]])
+            continue
         family = socket.AF_INET6 if ":" in item["host"] else socket.AF_INET
         kind = socket.SOCK_DGRAM if item.get("type") == "dgram" else socket.SOCK_STREAM
         sock = socket.socket(family, kind)
@@ -336,7 +342,7 @@ enum SocketPassingLauncher {
         created.append(sock)
     # Move every socket above the target numbers first, then into 3, 4, ...
     high = [fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD, 100) for sock in created]
-    for sock in created:
+    for sock in set(created):
         sock.close()
     for index, fd in enumerate(high):
         os.dup2(fd, 3 + index, inheritable=True)
@@ -402,7 +408,12 @@ enum SocketPassingLauncher {
         try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
         let pidFile = directory + "/\(name).pids"
         let spec: [String: Any] = [
-            "sockets": sockets.map { ["name": $0.name, "host": $0.host, "port": Int($0.port), "type": $0.type, "listen": $0.listen] },
+            "sockets": sockets.map { socket -> [String: Any] in
+                var item: [String: Any] = ["name": socket.name, "host": socket.host, "port": Int(socket.port),
+                                           "type": socket.type, "listen": socket.listen]
+                if let original = socket.duplicateOf { item["duplicate_of"] = original }
+                return item
+            },
             "command": command,
             "env": environment,
             "respawn": respawn,
@@ -545,4 +556,28 @@ func deviceAndInode(of path: String) throws -> String {
     var info = stat()
     guard stat(path, &info) == 0 else { throw TestSupportError("stat \(path): \(errnoText())") }
     return "\(UInt64(info.st_dev)):\(UInt64(info.st_ino))"
+}
+
+// MARK: - Handing fds back
+
+/// Starts `graced run --config CONFIG` the way systemd starts a service with its fd store
+/// (or socket units): the given fds of the test process at 3, 4, ... in order,
+/// LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID = graced's own pid (a shell wrapper exports
+/// its `$$` and execs graced). Output goes to `logPath`.
+func startGracedWithPassedFDs(config: String, fds: [(name: String, fd: Int32)], environment: [String: String] = [:],
+                              logPath: String) throws -> ChildProcess {
+    let directory = (config as NSString).deletingLastPathComponent
+    let wrapper = try writeExecutable(directory + "/handback.sh", """
+        #!/bin/sh
+        export LISTEN_PID=$$
+        exec \(shellQuote(try Binaries.graced)) "$@"
+
+        """)
+    var placement: [Int32: Int32] = [:]
+    for (index, passed) in fds.enumerated() { placement[Int32(3 + index)] = passed.fd }
+    var extra = environment
+    extra["LISTEN_FDS"] = "\(fds.count)"
+    extra["LISTEN_FDNAMES"] = fds.map(\.name).joined(separator: ":")
+    return try ChildProcess(executable: wrapper, arguments: ["run", "--config", config],
+                            environment: cleanEnvironment(extra), stdoutPath: logPath, stderrPath: logPath, fds: placement)
 }
