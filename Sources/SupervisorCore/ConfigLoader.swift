@@ -108,11 +108,14 @@ public enum ConfigLoader {
         let sourceMap = ConfigSourceMap(scanning: text)
         if let unsafe = sourceMap.unsafeSyntax {
             // Only the statements before it may go to TOMLKit; an error there comes first.
-            try parseSyntax(String(decoding: text.utf8.prefix(unsafe.statementOffset), as: UTF8.self), path: path)
+            try parseSyntax(String(decoding: text.utf8.prefix(unsafe.statementOffset), as: UTF8.self), path: path).clear()
             let message = "\(unsafe.message) (column \(unsafe.column))"
             throw ConfigError(problems: [ConfigProblem(path: path, line: unsafe.line, message: message)])
         }
         let root = try parseSyntax(text, path: path)
+        // TOMLKit 0.6.0 never frees a parsed tree (its TOMLTable has no deinit, upstream
+        // issue #26): clearing it frees every node, so a reload does not leak the config.
+        defer { root.clear() }
 
         var validator = ConfigValidator(
             path: path,
@@ -123,6 +126,9 @@ public enum ConfigLoader {
         )
         let config = validator.validate(root)
         guard let config, validator.problems.isEmpty else {
+            if validator.problems.isEmpty {  // not expected: every incomplete part reports why
+                throw ConfigError(problems: [ConfigProblem(path: path, line: 1, message: "incomplete configuration")])
+            }
             // Stable, so problems on one line keep the order in which they were found.
             let sorted = validator.problems.enumerated().sorted {
                 ($0.element.line ?? 0, $0.offset) < ($1.element.line ?? 0, $1.offset)

@@ -123,13 +123,15 @@ private func nanosecondsPerUnit(_ unit: String) -> UInt64? {
 ///
 /// Below a minute it keeps one decimal in the largest unit that is at least 1 (rounded
 /// half up, trailing `.0` dropped); from a minute up it rounds to whole seconds and lists
-/// the non-zero units. The output parses back with ``parseDuration(_:)``.
+/// the non-zero units. The output of any duration ``parseDuration(_:)`` accepts parses
+/// back with it.
 public func formatShort(_ duration: Duration) -> String {
     if duration < .zero { return "-" + formatShort(.zero - duration) }
     let (seconds, attoseconds) = duration.components
     if seconds >= 60 {
-        let rounded = attoseconds >= 500_000_000_000_000_000 ? seconds + 1 : seconds
-        return hoursMinutesSeconds(rounded)
+        // Rounding up past Int64.max nanoseconds would print what the parser refuses.
+        let roundsUp = attoseconds >= 500_000_000_000_000_000 && seconds < Int64.max / 1_000_000_000
+        return hoursMinutesSeconds(roundsUp ? seconds + 1 : seconds)
     }
     let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     if nanoseconds == 0 { return "0s" }

@@ -16,9 +16,10 @@ final class OutputStream {
         self.name = name
     }
 
-    /// Reads what is available (bounded, so one chatty worker cannot starve the loop) and
-    /// returns the complete lines and whether the stream has ended.
-    func readAvailable(maxChunks: Int = 16) -> (lines: [String], ended: Bool) {
+    /// Reads one chunk and returns the lines it completes and whether the stream ended.
+    /// One chunk per wake-up: epoll (level-triggered) comes back for the rest after the
+    /// other ready fds, so a flooding worker cannot starve the control socket or reloads.
+    func readAvailable(maxChunks: Int = 1) -> (lines: [String], ended: Bool) {
         var lines: [String] = []
         var buffer = [UInt8](repeating: 0, count: OutputStream.chunkSize)
         for _ in 0..<maxChunks {

@@ -20,6 +20,7 @@ extension Supervisor {
 
     func workerExited(_ worker: Worker, status: ExitStatus) {
         flushOutput(of: worker)
+        reapLeftovers(of: worker)
         let wasDraining = worker.isDraining
         let uptime = MonotonicInstant.now().since(worker.startedAt)
         worker.state = .exited(status)
@@ -58,6 +59,22 @@ extension Supervisor {
         // The reload machine may have finished the generation already (abandon).
         if generation.state != .serving && generation.liveWorkers.isEmpty && generations[generation.number] != nil {
             generationFinished(generation)
+        }
+    }
+
+    /// A worker's process group outliving the worker means descendants that still hold
+    /// the listening sockets (and would keep serving, unsupervised): they get the stop
+    /// signal now and SIGKILL after `drain_timeout`.
+    func reapLeftovers(of worker: Worker) {
+        guard ProcessSignaller.groupExists(leader: worker.pid) else { return }
+        let config = generations[worker.generation]?.config ?? self.config.worker
+        logger.warning("worker \(worker.pid) exited but processes of its group are still running; sending them \(config.stopSignal)", metadata: fields(worker, event: "leftover-processes"))
+        ProcessSignaller.sendToGroup(config.stopSignal, leader: worker.pid)
+        ProcessSignaller.sendToGroup(Signal(number: SIGCONT), leader: worker.pid)
+        loop.schedule(after: config.drainTimeout) { [logger] in
+            guard ProcessSignaller.groupExists(leader: worker.pid) else { return }
+            logger.warning("processes of worker \(worker.pid)'s group still running after drain_timeout; sending SIGKILL", metadata: ["event": "leftover-processes", "pid": "\(worker.pid)"])
+            ProcessSignaller.sendToGroup(.kill, leader: worker.pid)
         }
     }
 
@@ -119,6 +136,8 @@ extension Supervisor {
             cancelReadinessChecks(of: worker)
             worker.state = .draining(since: now)
             ProcessSignaller.send(signal, to: worker.pid)
+            // As systemd does: a stopped (SIGSTOP) worker could not act on the signal.
+            ProcessSignaller.send(Signal(number: SIGCONT), to: worker.pid)
         }
         if generation.liveWorkers.isEmpty {
             generationFinished(generation)
@@ -140,6 +159,8 @@ extension Supervisor {
         for worker in generation.liveWorkers.values.sorted(by: { $0.index < $1.index }) {
             logger.warning("generation \(generation.number): worker \(worker.pid) \(reason); sending SIGKILL", metadata: fields(worker, event: "drain-timeout"))
             ProcessSignaller.send(.kill, to: worker.pid)
+            // Its process group too: descendants must not keep the listeners open.
+            ProcessSignaller.sendToGroup(.kill, leader: worker.pid)
         }
     }
 

@@ -57,7 +57,7 @@ extension Supervisor {
         do {
             newConfig = try ConfigLoader.load(path: config.path, environment: environment)
         } catch {
-            dispatch(.prepareFailed(reason: "invalid configuration, nothing changed:\n\(error)"))
+            dispatch(.prepareFailed(reason: "invalid configuration, nothing changed: \(error)"))
             return
         }
         let previousListeners = listeners.current

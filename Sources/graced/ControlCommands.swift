@@ -124,12 +124,23 @@ struct Stop: ParsableCommand {
 /// 0 or 1 by its `ok`.
 func converse(_ client: ControlClient, _ request: ControlRequest, timeout: Duration?, onResult: (ControlReply) -> Void) throws {
     do {
-        try client.send(request)
+        do {
+            try client.send(request)
+        } catch {
+            // graced may have refused the connection already: its reply says why.
+            guard let reply = try? client.nextReply(timeout: .seconds(2)), reply.refused == true else { throw error }
+            printError("graced refused the request: \(reply.message ?? "")")
+            throw ExitCode(ExitStatusCode.noSupervisor)
+        }
         while let reply = try client.nextReply(timeout: timeout) {
             switch reply.event {
             case .progress:
                 print(reply.message ?? "")
             case .result:
+                if reply.refused == true {
+                    printError("graced refused the request: \(reply.message ?? "")")
+                    throw ExitCode(ExitStatusCode.noSupervisor)
+                }
                 if request.command == .stop && reply.ok == true {
                     // graced closes this connection by exiting: wait for that.
                     while try client.nextReply(timeout: nil) != nil {}

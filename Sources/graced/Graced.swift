@@ -8,6 +8,24 @@ import Glibc
 
 @main
 struct Graced: ParsableCommand {
+    static func main() {
+        // Before anything opens a file: with 0, 1 or 2 closed, graced's own fds would take
+        // their numbers and log lines would go into a socket.
+        while true {
+            let fd = open("/dev/null", O_RDWR)
+            if fd < 0 { break }
+            if fd > 2 { close(fd); break }
+        }
+        // A control client whose supervisor hangs up gets EPIPE, not a silent death.
+        signal(SIGPIPE, SIG_IGN)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "graced",
         abstract: "Hold listening sockets and restart the workers behind them without dropping a request.",

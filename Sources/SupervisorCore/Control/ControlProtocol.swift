@@ -103,8 +103,11 @@ public struct ControlReply: Codable, Equatable, Sendable {
     public var generation: Int?
     public var retired: Int?
     public var status: SupervisorStatus?
+    /// The request was not served at all (permission, connection limit): nothing was tried.
+    public var refused: Bool?
 
-    public init(event: Event, ok: Bool? = nil, message: String? = nil, generation: Int? = nil, retired: Int? = nil, status: SupervisorStatus? = nil) {
+    public init(event: Event, ok: Bool? = nil, message: String? = nil, generation: Int? = nil, retired: Int? = nil, status: SupervisorStatus? = nil, refused: Bool? = nil) {
+        self.refused = refused
         self.event = event
         self.ok = ok
         self.message = message
@@ -115,6 +118,7 @@ public struct ControlReply: Codable, Equatable, Sendable {
 
     public static func progress(_ message: String) -> ControlReply { ControlReply(event: .progress, message: message) }
     public static func failure(_ message: String) -> ControlReply { ControlReply(event: .result, ok: false, message: message) }
+    public static func refusal(_ message: String) -> ControlReply { ControlReply(event: .result, ok: false, message: message, refused: true) }
 }
 
 /// What `graced status` shows.

@@ -27,7 +27,7 @@ final class ControlServer {
     private let allowedGroup: gid_t?
     weak var handler: ControlHandler?
     private var connections: [Int32: ControlConnection] = [:]
-    static let maxConnections = 64
+    static let maxConnections = 256
     static let idleTimeout: Duration = .seconds(5)
 
     init(path: String, group: String?, loop: EventLoop, logger: Logger) throws(ControlSocketError) {
@@ -139,12 +139,12 @@ final class ControlServer {
         }
         guard isAllowed(pid: pid, uid: uid, gid: gid) else {
             logger.warning("control socket: refused pid \(pid) uid \(uid): not root, graced's user or a member of control_group", metadata: ["event": "control-refused"])
-            FileDescriptor.writeAll(client, ControlProtocol.encode(ControlReply.failure("permission denied: uid \(uid) may not control graced (root, uid \(geteuid())\(allowedGroup.map { " or group \($0)" } ?? "") only)")))
+            FileDescriptor.writeAll(client, ControlProtocol.encode(ControlReply.refusal("permission denied: uid \(uid) may not control graced (root, uid \(geteuid())\(allowedGroup.map { " or group \($0)" } ?? "") only)")))
             FileDescriptor.close(client)
             return
         }
         guard connections.count < ControlServer.maxConnections else {
-            FileDescriptor.writeAll(client, ControlProtocol.encode(ControlReply.failure("too many control connections; try again")))
+            FileDescriptor.writeAll(client, ControlProtocol.encode(ControlReply.refusal("too many control connections (\(ControlServer.maxConnections)); try again")))
             FileDescriptor.close(client)
             return
         }
