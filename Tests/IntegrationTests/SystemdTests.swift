@@ -849,7 +849,7 @@ extension SystemdTests {
             #expect(poll(timeout: .seconds(20)) { entries().contains { $0["GRACED_EVENT"] == "reload-failed" } }, "\(describe())")
             if let failure = entries().first(where: { $0["GRACED_EVENT"] == "reload-failed" }) {
                 #expect(failure["PRIORITY"] == "3", "\(failure)")
-                #expect(failure["MESSAGE"]?.contains("invalid configuration, nothing changed:\n") == true, "\(failure)")
+                #expect(failure["MESSAGE"]?.contains("invalid configuration, nothing changed: ") == true, "\(failure)")
             }
 
             // Nothing of graced's own events went to stderr.
