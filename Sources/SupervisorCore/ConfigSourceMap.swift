@@ -109,6 +109,10 @@ extension ConfigSourceMap {
 
         private mutating func recordParents(of path: ConfigKeyPath, line: Int) {
             guard path.count > 1 else { return }
+            guard path.count <= Self.maximumPathLength else {
+                stop("Error while parsing key: nested more than \(Self.maximumPathLength) levels deep")
+                return
+            }
             for end in 1..<path.count {
                 record(Array(path[..<end]), line: line, explicit: false)
             }
@@ -195,6 +199,15 @@ extension ConfigSourceMap {
             }
         }
 
+        /// Longer key paths are refused: keeping them would take quadratic time.
+        static let maximumPathLength = 1024
+
+        /// Records an unsafe spot here and ends the scan.
+        private mutating func stop(_ message: String) {
+            recordUnsafe(at: min(index, bytes.count), message)
+            index = bytes.count
+        }
+
         private mutating func recordUnsafe(at position: Int, _ message: String) {
             guard unsafeSyntax == nil else { return }
             // Columns count characters, as toml++'s do.
@@ -234,9 +247,16 @@ extension ConfigSourceMap {
 
         // MARK: Values
 
-        private mutating func scanValue(_ path: ConfigKeyPath) {
+        /// - Parameter depth: as toml++ counts it: 1 for a key's value, +1 per array or
+        ///   inline table around it.
+        private mutating func scanValue(_ path: ConfigKeyPath, depth: Int = 1) {
             skipSpaces()
             guard let byte = current else { return }
+            guard depth <= 256 else {
+                // toml++ refuses this too, but this scanner recurses and must stop first.
+                stop("Error while parsing value: exceeded maximum nested value depth of 256 (TOML_MAX_NESTED_VALUES)")
+                return
+            }
             switch byte {
             case UInt8(ascii: "\""), UInt8(ascii: "'"):
                 skipString()
@@ -258,7 +278,7 @@ extension ConfigSourceMap {
                     let elementPath = path + [.index(element)]
                     record(elementPath, line: line, explicit: true)
                     let before = index
-                    scanValue(elementPath)
+                    scanValue(elementPath, depth: depth + 1)
                     element += 1
                     if index == before { advance() }
                 }
@@ -284,7 +304,7 @@ extension ConfigSourceMap {
                         let keyPath = path + keys.map { .key($0) }
                         recordParents(of: keyPath, line: keyLine)
                         record(keyPath, line: keyLine, explicit: true)
-                        scanValue(keyPath)
+                        scanValue(keyPath, depth: depth + 1)
                     }
                     if index == before { advance() }
                 }
@@ -369,6 +389,10 @@ extension ConfigSourceMap {
                 skipSpaces()
                 guard current == UInt8(ascii: ".") else { break }
                 index += 1
+                if keys.count >= Self.maximumPathLength {
+                    stop("Error while parsing key: more than \(Self.maximumPathLength) dotted parts")
+                    return []
+                }
             }
             return keys
         }

@@ -768,38 +768,38 @@ extension WorkerConfig {
 // MARK: Suggestions
 
 extension ConfigValidator {
-/// The candidate closest to `word` when it is close enough to be a typo.
-static func closestMatch(to word: String, in candidates: [String]) -> String? {
-    let limit = word.count <= 4 ? 1 : 2
-    var best: (candidate: String, distance: Int)?
-    for candidate in candidates {
-        let distance = editDistance(word.lowercased(), candidate.lowercased())
-        if distance <= limit, distance < (best?.distance ?? .max) {
-            best = (candidate, distance)
-        }
-    }
-    return best?.candidate
-}
-
-/// Levenshtein distance where swapping two adjacent characters counts as one edit, the
-/// most common typo ("procesess").
-static func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a)
-    let b = Array(b)
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var table = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
-    for i in 0...a.count { table[i][0] = i }
-    for j in 0...b.count { table[0][j] = j }
-    for i in 1...a.count {
-        for j in 1...b.count {
-            let cost = a[i - 1] == b[j - 1] ? 0 : 1
-            table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1, table[i - 1][j - 1] + cost)
-            if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
-                table[i][j] = min(table[i][j], table[i - 2][j - 2] + 1)
+    /// The candidate closest to `word` when it is close enough to be a typo.
+    static func closestMatch(to word: String, in candidates: [String]) -> String? {
+        let limit = word.count <= 4 ? 1 : 2
+        var best: (candidate: String, distance: Int)?
+        for candidate in candidates where abs(word.count - candidate.count) <= limit {
+            let distance = editDistance(word.lowercased(), candidate.lowercased())
+            if distance <= limit, distance < (best?.distance ?? .max) {
+                best = (candidate, distance)
             }
         }
+        return best?.candidate
     }
-    return table[a.count][b.count]
-}
+
+    /// Levenshtein distance where swapping two adjacent characters counts as one edit, the
+    /// most common typo ("procesess").
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a)
+        let b = Array(b)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var table = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { table[i][0] = i }
+        for j in 0...b.count { table[0][j] = j }
+        for i in 1...a.count {
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1, table[i - 1][j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+                    table[i][j] = min(table[i][j], table[i - 2][j - 2] + 1)
+                }
+            }
+        }
+        return table[a.count][b.count]
+    }
 }

@@ -73,9 +73,9 @@ extension Supervisor {
 
     func startProbe(for worker: Worker, config: WorkerConfig) {
         guard worker.state == .starting, let command = config.readyCommand, !command.isEmpty else { return }
-        var searchPath = environment["PATH"]
-        if let configured = config.environment.first(where: { $0.name == "PATH" }) { searchPath = configured.value }
-        guard let executable = ExecutableSearch.resolve(command[0], searchPath: searchPath, directory: config.directory) else {
+        var probe = config
+        probe.command = command
+        guard let executable = probe.resolvedExecutable(processEnvironment: environment) else {
             logger.error("ready_command '\(command[0])' not found", metadata: fields(worker, event: "probe-failed"))
             return
         }

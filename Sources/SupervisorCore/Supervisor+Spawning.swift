@@ -34,9 +34,9 @@ extension Supervisor {
     func spawnWorker(in generation: Generation, index: Int) -> String? {
         let workerConfig = generation.config
         let names = generation.listeners.map(\.name)
-        var searchPath = environment["PATH"]
-        if let configured = workerConfig.environment.first(where: { $0.name == "PATH" }) { searchPath = configured.value }
-        guard let executable = ExecutableSearch.resolve(workerConfig.command[0], searchPath: searchPath, directory: workerConfig.directory) else {
+        // Exactly what `graced check` found: the same lookup, done again at each spawn so
+        // a deploy that replaced the binary runs the new one.
+        guard let executable = workerConfig.resolvedExecutable(processEnvironment: environment) else {
             return "command '\(workerConfig.command[0])' not found or not executable"
         }
         let credentials: WorkerCredentials?

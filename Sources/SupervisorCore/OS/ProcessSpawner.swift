@@ -6,7 +6,7 @@ import CSystemd
 /// Everything needed to start one process the way systemd starts a socket-activated
 /// service.
 struct SpawnRequest {
-    /// Absolute path (see ``ExecutableSearch``).
+    /// Absolute path (see ``WorkerConfig/resolvedExecutable(processEnvironment:)``).
     var executable: String
     /// argv, argv[0] included.
     var arguments: [String]
@@ -133,28 +133,5 @@ private struct CStringArena {
     mutating func free() {
         for pointer in allocations { Glibc.free(pointer) }
         allocations.removeAll()
-    }
-}
-
-/// Finds an executable the way execvp would, but in graced, before fork.
-public enum ExecutableSearch {
-    /// An absolute path, or nil. A name with a '/' is taken relative to `directory`.
-    public static func resolve(_ name: String, searchPath: String?, directory: String?) -> String? {
-        if name.contains("/") {
-            let path = name.hasPrefix("/") ? name : (directory ?? ".") + "/" + name
-            return isExecutableFile(path) ? path : nil
-        }
-        let dirs = (searchPath ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(separator: ":")
-        for dir in dirs where !dir.isEmpty {
-            let candidate = "\(dir)/\(name)"
-            if isExecutableFile(candidate) { return candidate }
-        }
-        return nil
-    }
-
-    public static func isExecutableFile(_ path: String) -> Bool {
-        var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
-        return access(path, X_OK) == 0
     }
 }
