@@ -199,6 +199,12 @@ private final class TemporaryDirectory {
         #expect(config.worker.environment == [EnvironmentVariable(name: "APP ENV", value: "x = [y]")])
     }
 
+    @Test func byteOrderMarkIsIgnored() throws {
+        let config = try ConfigLoader.parse(text: "\u{FEFF}" + minimal + "processes = 2\n", path: configPath, checkFilesystem: false)
+        #expect(config.worker.processes == 2)
+        expectProblem("\u{FEFF}" + minimal + "processes = \"2\"\n", line: 7, "worker.processes")
+    }
+
     // MARK: Syntax, unknown keys, types
 
     @Test func syntaxErrorNamesItsLine() {
@@ -224,6 +230,15 @@ private final class TemporaryDirectory {
     ])
     func syntaxThatWouldCrashTOMLKitIsReported(text: String, line: Int, message: String) {
         expectProblem(text, line: line, message)
+    }
+
+    @Test func deepNestingIsRefusedWithoutExhaustingTheStack() {
+        let deep = "a = " + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "\n"
+        expectProblem(deep, line: 1, "exceeded maximum nested value depth of 256")
+        let allowed = "a = " + String(repeating: "[", count: 256) + String(repeating: "]", count: 256) + "\n"
+        #expect(problems(allowed).allSatisfy { !$0.message.contains("Error while parsing") })
+        let dotted = "a" + String(repeating: ".a", count: 100_000) + " = 1\n"
+        expectProblem(dotted, line: 1, "more than 1024 dotted parts")
     }
 
     @Test func anEarlierSyntaxErrorIsReportedFirst() {
@@ -268,6 +283,7 @@ private final class TemporaryDirectory {
             "unknown key 'adress' in [[listener]]; did you mean 'address'?"
         )
         expectProblem(minimal + "[workers]\nprocesses = 2\n", line: 7, "unknown table [workers]; expected [graced], [[listener]] or [worker]; did you mean [worker]?")
+        expectProblem(minimal + "[[listeners]]\nname = \"x\"\n", line: 7, "unknown table [listeners]; expected [graced], [[listener]] or [worker]; did you mean [[listener]]?")
         expectProblem("processes = 2\n" + minimal, line: 1, "unknown key 'processes' at the top level; it belongs in [worker]")
         expectProblem(minimal + "environment.LISTEN_FDX.y = 1\n", line: 7, "worker.environment.LISTEN_FDX: expected a string, found a table")
     }

@@ -87,6 +87,12 @@ import Testing
         #expect(duration.shortDescription == expected)
     }
 
+    @Test func theLongestDurationIsNotRoundedPastTheParsersLimit() throws {
+        let text = formatShort(.nanoseconds(Int64.max))
+        #expect(text == "2562047h47m16s")
+        #expect(try parseDuration(text) == .seconds(9_223_372_036))
+    }
+
     @Test(arguments: ["250ms", "1.3s", "2m", "1h30m", "1h5s", "7ns", "1.5us", "59.9s"])
     func formattedDurationsParseBack(text: String) throws {
         #expect(formatShort(try parseDuration(text)) == text)
