@@ -58,14 +58,14 @@ static void run_child(const graced_spawn_request *r, int report_fd) {
     struct sigaction dfl;
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;
+    // glibc refuses its reserved real-time signals (32: thread cancellation, 33: SIGSETXID,
+    // which setresuid may use internally). They are reset with the raw system call after
+    // the uid change, since an ignored one would still survive exec.
+    int reserved[8];
+    int nreserved = 0;
     for (int sig = 1; sig < NSIG; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
-        if (sigaction(sig, &dfl, NULL) != 0) {
-            // glibc refuses its reserved real-time signals (32, 33); an ignored one would
-            // still survive exec, so reset it with the raw system call.
-            struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } kernel_dfl = { 0 };
-            syscall(SYS_rt_sigaction, sig, &kernel_dfl, NULL, sizeof(kernel_dfl.mask));
-        }
+        if (sigaction(sig, &dfl, NULL) != 0 && nreserved < 8) reserved[nreserved++] = sig;
     }
     sigset_t empty;
     sigemptyset(&empty);
@@ -109,6 +109,11 @@ static void run_child(const graced_spawn_request *r, int report_fd) {
         if (setgroups((size_t)r->ngroups, r->groups) != 0) child_fail(report_fd, GRACED_SPAWN_SETGROUPS);
         if (setresgid(r->gid, r->gid, r->gid) != 0) child_fail(report_fd, GRACED_SPAWN_SETGID);
         if (setresuid(r->uid, r->uid, r->uid) != 0) child_fail(report_fd, GRACED_SPAWN_SETUID);
+    }
+
+    for (int i = 0; i < nreserved; i++) {
+        struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } kernel_dfl = { 0 };
+        syscall(SYS_rt_sigaction, reserved[i], &kernel_dfl, NULL, sizeof(kernel_dfl.mask));
     }
 
     if (r->parent_death_signal > 0) {

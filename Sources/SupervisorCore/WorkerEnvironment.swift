@@ -9,15 +9,27 @@ public enum WorkerEnvironment {
         "GRACED_GENERATION", "GRACED_WORKER", "EINHORN_FDS",
     ]
 
-    /// Replaces each `{fd:NAME}` with that listener's fd number in the worker (3, 4, ...).
+    /// Replaces each `{fd:NAME}` with that listener's fd number in the worker (3, 4, ...),
+    /// in one left-to-right pass, so a replacement is never read again as a placeholder.
+    /// A placeholder naming no listener is left as it is (the config check refuses it).
     public static func expandArguments(_ arguments: [String], listenerNames: [String]) -> [String] {
         arguments.map { argument in
             guard argument.contains("{fd:") else { return argument }
-            var result = argument
-            for (offset, name) in listenerNames.enumerated() {
-                result = result.replacingOccurrences(of: "{fd:\(name)}", with: String(3 + offset))
+            var result = ""
+            var rest = argument[...]
+            while let open = rest.firstRange(of: "{fd:") {
+                result += rest[..<open.lowerBound]
+                let afterOpen = rest[open.upperBound...]
+                if let close = afterOpen.firstIndex(of: "}"),
+                   let index = listenerNames.firstIndex(of: String(afterOpen[..<close])) {
+                    result += String(3 + index)
+                    rest = afterOpen[afterOpen.index(after: close)...]
+                } else {
+                    result += "{fd:"
+                    rest = afterOpen
+                }
             }
-            return result
+            return result + rest
         }
     }
 
