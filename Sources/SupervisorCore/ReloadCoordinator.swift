@@ -70,6 +70,12 @@ public struct ReloadCoordinator: Sendable {
 
     public var isIdle: Bool { phase == .idle && queued.isEmpty }
 
+    /// The requests of a reload that is being prepared.
+    public var preparingRequests: [ReloadRequestID] {
+        if case .preparing(let requests) = phase { return requests }
+        return []
+    }
+
     /// The generation being started, if a reload is past its preparation.
     public var startingGeneration: Int? {
         switch phase {

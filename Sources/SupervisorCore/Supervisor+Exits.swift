@@ -98,6 +98,7 @@ extension Supervisor {
             ])
         }
         for observer in drainObservers.removeValue(forKey: generation.number) ?? [] { observer() }
+        drainSlotFreed()
         serviceManager.status(statusSummary)
     }
 

@@ -53,6 +53,39 @@ extension Supervisor {
     private func prepareReload() {
         reloadStartedAt = .now()
         serviceManager.reloading()
+        // With max_draining generations already draining, promoting another kills the
+        // oldest (§4.6) and fails its in-flight requests. Reloads in quick succession
+        // usually need only a moment for a drain to end: wait up to `drainSlotWait` for
+        // a free slot first, then go on and let max_draining take its course.
+        let draining = generations.values.filter { $0.isDraining && !$0.liveWorkers.isEmpty }.count
+        if draining >= config.worker.maxDraining && !waitingForDrainSlot {
+            waitingForDrainSlot = true
+            for id in coordinator.preparingRequests {
+                reloadObservers[id]?.progress("waiting up to \(Supervisor.drainSlotWait.shortDescription) for a draining generation to exit (max_draining \(config.worker.maxDraining))")
+            }
+            drainSlotTimer = loop.schedule(after: Supervisor.drainSlotWait) { [unowned self] in
+                drainSlotTimer = nil
+                guard waitingForDrainSlot, stopPhase == .running else { return }
+                waitingForDrainSlot = false
+                continuePreparingReload()
+            }
+            return
+        }
+        continuePreparingReload()
+    }
+
+    static let drainSlotWait: Duration = .seconds(1)
+
+    /// A generation finished draining: a reload waiting for a slot goes on now.
+    func drainSlotFreed() {
+        guard waitingForDrainSlot, stopPhase == .running else { return }
+        waitingForDrainSlot = false
+        loop.cancel(drainSlotTimer)
+        drainSlotTimer = nil
+        continuePreparingReload()
+    }
+
+    private func continuePreparingReload() {
         let newConfig: GracedConfig
         do {
             newConfig = try ConfigLoader.load(path: config.path, environment: environment)

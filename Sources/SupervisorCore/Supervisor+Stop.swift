@@ -13,6 +13,8 @@ extension Supervisor {
             stopPhase = .draining
             serviceManager.stopping()
             logger.info("stopping (\(reason)): draining \(workersByPID.count) worker\(workersByPID.count == 1 ? "" : "s")", metadata: ["event": "stopping"])
+            waitingForDrainSlot = false
+            loop.cancel(drainSlotTimer)
             for (id, observer) in reloadObservers {
                 observer.finished(.failed(reason: "graced is stopping"))
                 reloadObservers.removeValue(forKey: id)

@@ -47,6 +47,9 @@ public final class Supervisor {
     /// The config a running reload is installing, and the listeners to restore if it fails.
     var pendingReload: (config: GracedConfig, previousListeners: [Listener])?
     public internal(set) var lastReload: ReloadRecord?
+    /// A reload is held until fewer than `max_draining` generations drain.
+    var waitingForDrainSlot = false
+    var drainSlotTimer: EventLoop.TimerID?
     var reloadStartedAt: MonotonicInstant?
     /// Whoever wants to hear that a retired generation is gone (`reload --wait-drained`).
     var drainObservers: [Int: [() -> Void]] = [:]
