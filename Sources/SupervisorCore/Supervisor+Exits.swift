@@ -31,7 +31,7 @@ extension Supervisor {
 
         switch generation.state {
         case .draining, .abandoned:
-            let report = "pid \(worker.pid) \(status) after \(uptimeSinceStop(worker, wasDraining: wasDraining).shortDescription)"
+            let report = "pid \(worker.pid) \(status) after \(timeSinceStopSignal(of: worker).shortDescription)"
             generation.exitReports.append(report)
             logger.info("worker \(worker.pid) \(status)", metadata: fields(worker, event: "worker-exited"))
         case .starting:
@@ -102,7 +102,8 @@ extension Supervisor {
         serviceManager.status(statusSummary)
     }
 
-    private func uptimeSinceStop(_ worker: Worker, wasDraining: Bool) -> Duration {
+    /// Since its generation was told to stop, else since the worker started.
+    private func timeSinceStopSignal(of worker: Worker) -> Duration {
         if case .draining(let since) = generations[worker.generation]?.state ?? .serving {
             return MonotonicInstant.now().since(since)
         }

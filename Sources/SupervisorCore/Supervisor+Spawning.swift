@@ -106,7 +106,6 @@ extension Supervisor {
             do {
                 try loop.register(fd: fd) { [unowned self] _ in pumpOutput(stream) }
                 outputStreams[fd] = stream
-                worker.openStreams += 1
             } catch {
                 logger.warning("cannot watch \(name) of worker \(worker.pid): \(error)")
                 FileDescriptor.close(fd)
@@ -121,7 +120,6 @@ extension Supervisor {
             loop.unregister(fd: stream.fd)
             outputStreams.removeValue(forKey: stream.fd)
             FileDescriptor.close(stream.fd)
-            stream.worker.openStreams -= 1
         }
     }
 

@@ -107,9 +107,6 @@ public final class Supervisor {
         return exitCode
     }
 
-    /// Runs `body` on the loop thread with the supervisor (for the control server).
-    public var eventLoop: EventLoop { loop }
-
     // MARK: - systemd
 
     /// Sockets from systemd (socket units, or the fd store after a restart of graced)

@@ -37,8 +37,6 @@ public final class Worker {
     var readyTimeoutTimer: EventLoop.TimerID?
     var probePID: pid_t?
     var probeTimer: EventLoop.TimerID?
-    /// Open output pipes; the worker's record lives until both are closed and it is reaped.
-    var openStreams = 0
 
     init(pid: pid_t, generation: Int, index: Int) {
         self.pid = pid

@@ -4,21 +4,17 @@ import SupervisorCore
 
 /// How a command finds the running supervisor.
 struct ControlTarget: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
-        "The configuration file whose control_socket to use.",
-        discussion: "Default: $GRACED_CONFIG, else /etc/graced/graced.conf.",
-        valueName: "path"))
-    var config: String?
+    /// Its `control_socket` is used (read leniently, so a broken file still leads there).
+    @OptionGroup var options: ConfigOption
 
     @Option(name: .long, help: ArgumentHelp("The control socket itself (overrides --config).", valueName: "path"))
     var control: String?
 
     func socketPath() -> String {
         if let control { return control }
-        let configPath = ConfigOption(config: config).path
         return ControlSocketLocation.resolve(
-            configured: ControlSocketLocation.fromConfigFile(configPath),
-            environment: processEnvironment())
+            configured: ControlSocketLocation.fromConfigFile(options.path),
+            environment: ConfigLoader.processEnvironment)
     }
 
     func connect() throws -> ControlClient {
@@ -28,13 +24,6 @@ struct ControlTarget: ParsableArguments {
             printError("graced: \(error)")
             throw ExitCode(ExitStatusCode.noSupervisor)
         }
-    }
-}
-
-extension ConfigOption {
-    init(config: String?) {
-        self.init()
-        self.config = config
     }
 }
 

@@ -62,19 +62,6 @@ enum ExitStatusCode {
     static let noSupervisor: Int32 = 3
 }
 
-func processEnvironment() -> [String: String] {
-    var result: [String: String] = [:]
-    var pointer = environ
-    while let entry = pointer.pointee {
-        let text = String(cString: entry)
-        if let eq = text.firstIndex(of: "=") {
-            result[String(text[..<eq])] = String(text[text.index(after: eq)...])
-        }
-        pointer += 1
-    }
-    return result
-}
-
 func printError(_ text: String) {
     var line = text
     if !line.hasSuffix("\n") { line += "\n" }

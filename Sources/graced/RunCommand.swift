@@ -28,7 +28,7 @@ struct Run: ParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level '\(logLevel)'")
         }
-        let environment = processEnvironment()
+        let environment = ConfigLoader.processEnvironment
         let config: GracedConfig
         do {
             config = try ConfigLoader.load(path: options.path, environment: environment)
@@ -76,7 +76,7 @@ struct Check: ParsableCommand {
 
     func run() throws {
         do {
-            let config = try ConfigLoader.load(path: options.path, environment: processEnvironment())
+            let config = try ConfigLoader.load(path: options.path, environment: ConfigLoader.processEnvironment)
             print("\(config.path): ok (\(config.listeners.count) listener\(config.listeners.count == 1 ? "" : "s"), \(config.worker.processes) worker\(config.worker.processes == 1 ? "" : "s"))")
         } catch {
             printError("\(error)")

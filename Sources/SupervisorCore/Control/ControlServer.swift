@@ -46,15 +46,10 @@ final class ControlServer {
         guard var addr = UnixAddress.make(path) else {
             throw ControlSocketError(description: "control socket path \(path) is longer than 107 bytes")
         }
-        var info = stat()
-        if lstat(path, &info) == 0 {
-            guard (info.st_mode & S_IFMT) == S_IFSOCK else {
-                throw ControlSocketError(description: "\(path) exists and is not a socket (a symlink or file is never replaced)")
-            }
-            if UnixAddress.isAccepting(path) {
-                throw ControlSocketError(description: "another graced already answers on \(path)")
-            }
-            unlink(path)
+        switch UnixAddress.removeStaleSocket(path) {
+        case nil: break
+        case .notASocket: throw ControlSocketError(description: "\(path) exists and is not a socket (a symlink or file is never replaced)")
+        case .inUse: throw ControlSocketError(description: "another graced already answers on \(path)")
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw ControlSocketError(description: "control socket: \(SystemError("socket"))") }

@@ -84,16 +84,11 @@ enum ListeningSocket {
     }
 
     private static func removeStaleSocket(_ path: String, fail: (String) -> ListenerError) throws(ListenerError) {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        guard (info.st_mode & S_IFMT) == S_IFSOCK else {
-            throw fail("\(path) exists and is not a socket; graced will not delete it")
+        switch UnixAddress.removeStaleSocket(path) {
+        case nil: return
+        case .notASocket: throw fail("\(path) exists and is not a socket; graced will not delete it")
+        case .inUse: throw fail("Address already in use (a process accepts on \(path))")
         }
-        // Someone still accepting there means the address is in use, not stale.
-        if UnixAddress.isAccepting(path) {
-            throw fail("Address already in use (a process accepts on \(path))")
-        }
-        _ = unlink(path)
     }
 }
 
@@ -116,6 +111,25 @@ public enum UnixAddress {
     /// The socklen to pass for `path`: abstract names must not include trailing zeros.
     public static func length(_ path: String) -> socklen_t {
         socklen_t(MemoryLayout<sa_family_t>.size + path.utf8.count + (path.hasPrefix("@") ? 0 : 1))
+    }
+
+    /// Why a path cannot take a new socket.
+    enum Occupied {
+        /// A file, directory or symlink: never deleted.
+        case notASocket
+        /// A socket someone still accepts on.
+        case inUse
+    }
+
+    /// Unlinks a socket file nobody accepts on any more (left by a crash); nil when the
+    /// path is free now.
+    static func removeStaleSocket(_ path: String) -> Occupied? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        guard (info.st_mode & S_IFMT) == S_IFSOCK else { return .notASocket }
+        if isAccepting(path) { return .inUse }
+        _ = unlink(path)
+        return nil
     }
 
     /// True when a stream connect to `path` succeeds.
