@@ -18,6 +18,7 @@ public struct Signal: Hashable, Sendable, CustomStringConvertible {
     public static let usr2 = Signal(number: SIGUSR2)
     public static let term = Signal(number: SIGTERM)
     public static let winch = Signal(number: SIGWINCH)
+    public static let cont = Signal(number: SIGCONT)
 
     /// Signals a user may name as `stop_signal`, by their usual names.
     static let byName: [(String, Int32)] = [

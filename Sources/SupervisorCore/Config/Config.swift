@@ -119,6 +119,8 @@ public struct WorkerConfig: Equatable, Sendable {
     public var maxDraining: Int
     public var restart: RestartPolicy
     public var expectedShutdownMessages: [String]
+    /// `start_limit`: failed starts in a row of the first generation before graced gives up.
+    public var startLimit: Int = 5
 
     public static let defaultExpectedShutdownMessages = [
         "use of closed network connection",   // Go net.Listener.Accept after Close

@@ -3,35 +3,6 @@ import Glibc
 #endif
 import Logging
 
-/// Where a listening socket came from, as `graced status` shows it.
-public enum ListenerOrigin: String, Sendable {
-    case bound
-    case systemd
-    case fdStore = "fd store"
-}
-
-/// One listening socket graced holds. Workers get duplicates of `fd`; the socket itself
-/// lives as long as graced holds it, across any number of generations.
-public final class Listener {
-    public let name: String
-    public let address: ListenerAddress
-    public let fd: Int32
-    public let origin: ListenerOrigin
-    public let inode: UInt64?
-    /// Generations whose workers were given this socket and have not finished.
-    var users: Set<Int> = []
-    /// Removed from the config by a reload: closed once its last user has drained.
-    var retired = false
-
-    init(name: String, address: ListenerAddress, fd: Int32, origin: ListenerOrigin) {
-        self.name = name
-        self.address = address
-        self.fd = fd
-        self.origin = origin
-        self.inode = SocketInfo.inode(fd)
-    }
-}
-
 /// The listening sockets, keyed by listener name.
 ///
 /// A reload keeps a listener whose name and address are unchanged (the very same socket,
@@ -49,10 +20,15 @@ public final class ListenerSet {
 
     /// Sockets handed over by systemd or the fd store, by name, not yet claimed.
     var inherited: [String: (fd: Int32, origin: ListenerOrigin)] = [:]
+    /// The set before a reload's ``reconcile(with:)``, until the reload commits or restores it.
+    private var beforeReload: [Listener]?
+    /// The listeners each generation was given, in fd order.
+    private var byGeneration: [Int: [Listener]] = [:]
 
     /// Makes `current` match `configs`. All-or-nothing: if one listener cannot be opened,
     /// the ones opened by this call are closed again and nothing changes.
     func reconcile(with configs: [ListenerConfig]) throws(ListenerError) {
+        let before = current
         var next: [Listener] = []
         var opened: [Listener] = []
         for config in configs {
@@ -89,8 +65,25 @@ public final class ListenerSet {
             old.retired = true
             retiredListeners.append(old)
         }
+        if beforeReload == nil { beforeReload = before }
         current = next
         closeUnusedRetired()
+    }
+
+    /// The reconciled set is final: a later ``restore()`` no longer goes back past it.
+    func commit() {
+        beforeReload = nil
+    }
+
+    /// Gives `generation` the listeners as they are now (its workers get them as fds 3, 4, ...).
+    func assign(to generation: Int) {
+        byGeneration[generation] = current
+        markInUse(current, by: generation)
+    }
+
+    /// The listeners `generation` was given.
+    func assigned(to generation: Int) -> [Listener] {
+        byGeneration[generation] ?? current
     }
 
     /// Inherited sockets that no listener claimed; the caller closes them.
@@ -106,6 +99,7 @@ public final class ListenerSet {
 
     /// A generation has ended: its retired listeners may now be closed.
     func release(generation: Int) {
+        byGeneration.removeValue(forKey: generation)
         for listener in current + retiredListeners { listener.users.remove(generation) }
         closeUnusedRetired()
     }
@@ -137,9 +131,11 @@ public final class ListenerSet {
 }
 
 extension ListenerSet {
-    /// Undoes a ``reconcile(with:)`` whose reload failed: `previous` becomes current again,
-    /// and listeners opened for the failed reload close once its workers are gone.
-    func restore(_ previous: [Listener]) {
+    /// Undoes the ``reconcile(with:)`` of a reload that failed: the set before it becomes
+    /// current again, and listeners opened for the failed reload close once its workers are gone.
+    func restore() {
+        guard let previous = beforeReload else { return }
+        beforeReload = nil
         for listener in current where !previous.contains(where: { $0 === listener }) {
             listener.retired = true
             retiredListeners.append(listener)

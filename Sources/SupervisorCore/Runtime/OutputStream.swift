@@ -5,14 +5,16 @@ import Glibc
 /// The read end of one of a worker's stdout/stderr pipes.
 final class OutputStream {
     let fd: Int32
-    let worker: Worker
+    /// The worker whose pipe it is.
+    let pid: Int32
+    /// "stdout" or "stderr".
     let name: String
     private var splitter = OutputLineSplitter()
     private static let chunkSize = 64 * 1024
 
-    init(fd: Int32, worker: Worker, name: String) {
+    init(fd: Int32, pid: Int32, name: String) {
         self.fd = fd
-        self.worker = worker
+        self.pid = pid
         self.name = name
     }
 

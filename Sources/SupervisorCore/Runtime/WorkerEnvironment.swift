@@ -63,4 +63,20 @@ public enum WorkerEnvironment {
         environment["GRACED_WORKER"] = String(workerIndex)
         return environment.keys.sorted().map { "\($0)=\(environment[$0]!)" }
     }
+
+    /// The environment of a `ready_command` probe: the worker's own, without the
+    /// socket-activation variables (the probe gets no sockets), plus `GRACED_WORKER_PID`.
+    public static func composeForProbe(
+        inherited: [String: String],
+        configured: [EnvironmentVariable],
+        generation: Int,
+        workerIndex: Int,
+        workerPID: Int32,
+        credentials: WorkerCredentials?
+    ) -> [String] {
+        let worker = compose(inherited: inherited, configured: configured, listenerNames: [], notifySocket: "",
+                             generation: generation, workerIndex: workerIndex, credentials: credentials)
+        let socketVariables: Set<String> = ["LISTEN_FDS", "LISTEN_FDNAMES", "EINHORN_FDS", "NOTIFY_SOCKET"]
+        return worker.filter { entry in !socketVariables.contains(String(entry.prefix { $0 != "=" })) } + ["GRACED_WORKER_PID=\(workerPID)"]
+    }
 }

@@ -20,9 +20,4 @@ public struct RestartBackoff: Equatable, Sendable {
         }
         return min(delay, maximum)
     }
-
-    /// A worker that became ready is healthy again.
-    public mutating func reset() {
-        consecutiveFailures = 0
-    }
 }

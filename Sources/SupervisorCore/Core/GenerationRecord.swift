@@ -1,6 +1,6 @@
 /// All workers started from one configuration at one time: the unit that a reload
 /// replaces. Generation numbers start at 1 and only grow.
-public final class Generation {
+public struct GenerationRecord: Equatable, Sendable {
     public enum State: Equatable, Sendable {
         /// Spawned by a reload, not yet serving: its failure changes nothing.
         case starting
@@ -10,38 +10,46 @@ public final class Generation {
         case draining(since: MonotonicInstant)
         /// A starting generation that failed and is being stopped.
         case abandoned
+
+        public var name: String {
+            switch self {
+            case .starting: return "starting"
+            case .serving: return "serving"
+            case .draining: return "draining"
+            case .abandoned: return "abandoned"
+            }
+        }
     }
 
     public let number: Int
     public let config: WorkerConfig
-    /// The listeners its workers got, in fd order.
-    let listeners: [Listener]
     public var state: State
-    /// The current process of each slot (nil while a restart is pending or after it ended).
-    public var slots: [Worker?]
-    /// Per slot: restarts so far and the backoff for the next one.
+    /// The pid of each slot's current process (nil while a restart is pending or after it ended).
+    public var slots: [Int32?]
+    /// Per slot: restarts so far.
     public var restarts: [Int]
     var backoff: [RestartBackoff]
-    var restartTimers: [EventLoop.TimerID?]
-    var drainTimer: EventLoop.TimerID?
-    /// Every worker ever started in this generation that has not been reaped yet.
-    var liveWorkers: [Int32: Worker] = [:]
+    /// Per slot: a restart timer is armed.
+    var restartPending: [Bool]
+    /// Every process of this generation not yet reaped.
+    public var live: Set<Int32> = []
     /// Exit reports of drained workers, for the retirement log line.
     var exitReports: [String] = []
     /// Set once all workers of a serving generation were ready at least once.
     var becameReady = false
     /// SIGKILL went out to its remaining workers (drain timeout or max_draining).
     var killed = false
+    /// Failed starts in a row of a serving generation that never became ready.
+    var failedStarts = 0
 
-    init(number: Int, config: WorkerConfig, listeners: [Listener], state: State) {
+    init(number: Int, config: WorkerConfig, state: State) {
         self.number = number
         self.config = config
-        self.listeners = listeners
         self.state = state
         self.slots = Array(repeating: nil, count: config.processes)
         self.restarts = Array(repeating: 0, count: config.processes)
         self.backoff = Array(repeating: RestartBackoff(), count: config.processes)
-        self.restartTimers = Array(repeating: nil, count: config.processes)
+        self.restartPending = Array(repeating: false, count: config.processes)
     }
 
     public var isDraining: Bool {
@@ -49,7 +57,6 @@ public final class Generation {
         return false
     }
 
-    public var allReady: Bool {
-        slots.allSatisfy { $0?.state == .ready }
-    }
+    /// Draining and still holding processes that were not killed yet: what `max_draining` counts.
+    var occupiesDrainSlot: Bool { isDraining && !live.isEmpty && !killed }
 }

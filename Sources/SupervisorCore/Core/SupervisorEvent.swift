@@ -1,0 +1,26 @@
+/// A fact the runtime observed, fed to ``SupervisorState``: the only way state changes.
+public enum SupervisorEvent: Equatable, Sendable {
+    /// graced is up, listeners bound: start the first generation.
+    case started
+    case reloadRequested(ReloadRequestID, waitDrained: Bool)
+    /// Answer to ``SupervisorEffect/readConfig``: the new configuration is valid and its
+    /// listeners are open (the previous set can still be restored).
+    case configRead(GracedConfig)
+    /// Answer to ``SupervisorEffect/readConfig``: nothing was changed.
+    case prepareFailed(reason: String)
+    /// Answers to ``SupervisorEffect/spawn(generation:slot:)``.
+    case spawned(generation: Int, slot: Int, pid: Int32)
+    case spawnFailed(generation: Int, slot: Int, error: String)
+    /// The worker (or a descendant) is ready, as its readiness mode defines it.
+    case workerReady(pid: Int32, how: String)
+    /// `STATUS=` from a worker.
+    case workerStatus(pid: Int32, text: String)
+    /// A worker was reaped. `lastOutput` are its last lines; `leftovers` says whether
+    /// processes of its process group still run.
+    case workerExited(pid: Int32, status: ExitStatus, lastOutput: [String], leftovers: Bool)
+    /// Answer to ``SupervisorEffect/pollLeftovers(_:)``: these process groups are gone.
+    case leftoversGone([Int32])
+    case timerFired(SupervisorTimer)
+    /// SIGTERM, SIGINT or `graced stop`; a second one kills.
+    case stopRequested(reason: String)
+}

@@ -1,0 +1,6 @@
+/// Where a listening socket came from, as `graced status` shows it.
+public enum ListenerOrigin: String, Sendable {
+    case bound
+    case systemd
+    case fdStore = "fd store"
+}
