@@ -89,6 +89,9 @@ public enum ReadinessMode: String, Equatable, Sendable, CaseIterable {
     case delay
     /// `ready_command` exits 0 (retried until `ready_timeout`).
     case exec
+    /// graced sees the worker (or a process of its group) wait for connections on its
+    /// listeners, from /proc.
+    case accepting
 }
 
 public enum RestartPolicy: String, Equatable, Sendable, CaseIterable {
@@ -121,6 +124,10 @@ public struct WorkerConfig: Equatable, Sendable {
     public var expectedShutdownMessages: [String]
     /// `start_limit`: failed starts in a row of the first generation before graced gives up.
     public var startLimit: Int = 5
+    /// `stop_accept_timeout`: how long a reload's verdict waits for the old generation to stop accepting.
+    public var stopAcceptTimeout: Duration = .seconds(5)
+    /// `ready_listeners`: for `ready = "accepting"`, the listeners each worker must wait on (nil: all).
+    public var readyListeners: [String]? = nil
 
     public static let defaultExpectedShutdownMessages = [
         "use of closed network connection",   // Go net.Listener.Accept after Close

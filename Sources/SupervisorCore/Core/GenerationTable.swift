@@ -39,6 +39,12 @@ public struct GenerationTable: Sendable {
     public private(set) var workers: [Int32: WorkerRecord] = [:]
     /// Leaders of process groups that outlived their worker and are not known to be gone.
     public private(set) var leftovers: Set<Int32> = []
+    /// Groups that outlived their worker a moment ago: looked at again after ``leftoverGrace``.
+    public private(set) var possibleLeftovers: Set<Int32> = []
+    /// The configuration of each possible leftover's worker (stop signal, drain timeout).
+    private var leftoverConfigs: [Int32: WorkerConfig] = [:]
+    /// hypercorn's multiprocessing resource tracker, for one, outlives its parent by a few ms.
+    static let leftoverGrace: Duration = .seconds(1)
     public private(set) var nextNumber = 1
 
     public init() {}
@@ -131,7 +137,8 @@ public struct GenerationTable: Sendable {
     /// A worker of the serving generation did not become ready in time.
     mutating func readyTimedOut(pid: Int32, into out: inout Output) {
         guard let worker = workers[pid], worker.state == .starting, let generation = generations[worker.generation] else { return }
-        out.log(.error, "worker \(pid) not ready after ready_timeout \(generation.config.readyTimeout.shortDescription); killing it", fields(worker, event: "ready-timeout"))
+        let hint = worker.readinessHint.map { " (\($0))" } ?? ""
+        out.log(.error, "worker \(pid) not ready after ready_timeout \(generation.config.readyTimeout.shortDescription)\(hint); killing it", fields(worker, event: "ready-timeout"))
         out.effects.append(.signal(pid: pid, .kill))
     }
 
@@ -145,7 +152,11 @@ public struct GenerationTable: Sendable {
                                       _ context: Context, into out: inout Output) {
         guard let worker = workers.removeValue(forKey: pid) else { return }
         guard var generation = generations[worker.generation] else { return }
-        if hasLeftovers { leftBehind(worker, config: generation.config, into: &out) }
+        if hasLeftovers {
+            possibleLeftovers.insert(pid)
+            leftoverConfigs[pid] = generation.config
+            out.effects.append(.startTimer(.leftoverGrace(leader: pid), Self.leftoverGrace))
+        }
         out.effects.append(.stopReadinessChecks(pid: pid))
         out.effects.append(.cancelTimer(.workerReadyTimeout(pid: pid)))
         generation.live.remove(pid)
@@ -205,13 +216,19 @@ public struct GenerationTable: Sendable {
     /// Processes of a worker's group that outlived it still hold the listening sockets
     /// (and would keep serving, unsupervised): they get the stop signal now and SIGKILL
     /// after `drain_timeout`.
-    private mutating func leftBehind(_ worker: WorkerRecord, config: WorkerConfig, into out: inout Output) {
-        leftovers.insert(worker.pid)
-        out.log(.warning, "worker \(worker.pid) exited but processes of its group are still running; sending them \(config.stopSignal)",
-                fields(worker, event: "leftover-processes"))
-        out.effects.append(.signalGroup(leader: worker.pid, config.stopSignal))
-        out.effects.append(.signalGroup(leader: worker.pid, .cont))
-        out.effects.append(.startTimer(.leftoverKill(leader: worker.pid), config.drainTimeout))
+    private mutating func leftBehind(_ leader: Int32, config: WorkerConfig, into out: inout Output) {
+        leftovers.insert(leader)
+        out.log(.warning, "worker \(leader) exited but processes of its group are still running; sending them \(config.stopSignal)",
+                ["pid": "\(leader)", "event": "leftover-processes"])
+        out.effects.append(.signalGroup(leader: leader, config.stopSignal))
+        out.effects.append(.signalGroup(leader: leader, .cont))
+        out.effects.append(.startTimer(.leftoverKill(leader: leader), config.drainTimeout))
+    }
+
+    /// The grace after a worker's exit is over: if its group still runs, those are leftovers.
+    mutating func leftoverGraceOver(leader: Int32, into out: inout Output) {
+        guard possibleLeftovers.contains(leader) else { return }
+        out.effects.append(.pollLeftovers([leader]))
     }
 
     mutating func leftoverTimedOut(leader: Int32, into out: inout Output) {
@@ -219,10 +236,22 @@ public struct GenerationTable: Sendable {
         out.effects.append(.killLeftovers(leader: leader))
     }
 
-    public mutating func leftoversGone(_ leaders: [Int32], into out: inout Output) {
-        for leader in leaders where leftovers.remove(leader) != nil {
+    /// Answer to a poll of `asked`: `gone` are the groups that no longer exist.
+    public mutating func leftoversPolled(asked: [Int32], gone: [Int32], into out: inout Output) {
+        for leader in gone where leftovers.remove(leader) != nil {
             out.effects.append(.cancelTimer(.leftoverKill(leader: leader)))
         }
+        for leader in asked where possibleLeftovers.remove(leader) != nil {
+            let config = leftoverConfigs.removeValue(forKey: leader)
+            if !gone.contains(leader), let config { leftBehind(leader, config: config, into: &out) }
+        }
+    }
+
+    /// Every group graced still waits for when it stops.
+    var unfinishedGroups: Set<Int32> { leftovers.union(possibleLeftovers) }
+
+    mutating func setReadinessHint(pid: Int32, text: String) {
+        workers[pid]?.readinessHint = text
     }
 
     // MARK: - Restarts

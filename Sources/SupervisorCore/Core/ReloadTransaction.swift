@@ -47,6 +47,11 @@ public struct ReloadTransaction: Sendable {
         /// A worker of the starting generation exited or could not be started.
         case workerFailed(generation: Int, slot: Int, reason: String)
         case timerFired(SupervisorTimer)
+        /// `ready_timeout` of the starting generation, with what graced saw of the workers
+        /// that are not ready.
+        case readyTimedOut(generation: Int, detail: String)
+        /// No process of the retired generation waits on a listener any more.
+        case stoppedAccepting(generation: Int, after: Duration)
         /// A generation has no process left.
         case generationGone(Int)
         /// graced is stopping: every open request fails.
@@ -71,6 +76,11 @@ public struct ReloadTransaction: Sendable {
         /// Stop and discard a generation that never became serving, and put the
         /// listener set back as it was.
         case abandon(generation: Int)
+        /// Watch `generation` until it no longer accepts (answer: `.stoppedAccepting`).
+        case watchStopAccepting(generation: Int)
+        case unwatchStopAccepting(generation: Int)
+        /// `stop_accept_timeout` passed with `generation` still accepting.
+        case warnStillAccepting(generation: Int, timeout: Duration)
         case progress([ReloadRequestID], String)
         /// The verdict of the reload that just ended (once per reload, for the log and systemd).
         case verdict(ReloadOutcome)
@@ -84,6 +94,8 @@ public struct ReloadTransaction: Sendable {
         case preparing(requests: [Request])
         case awaitingReady(generation: Int, pending: Set<Int>, settle: Duration, requests: [Request])
         case settling(generation: Int, requests: [Request])
+        /// The new generation serves; the verdict waits until `retired` stopped accepting.
+        case stoppingAccept(generation: Int, retired: Int, requests: [Request])
     }
 
     /// How long a reload waits for a drain slot before `max_draining` kills the oldest.
@@ -101,9 +113,12 @@ public struct ReloadTransaction: Sendable {
     private var startedAt: MonotonicInstant?
     private var phaseStartedAt: MonotonicInstant?
     private var phases: [ReloadRecord.Phase] = []
+    /// The `stop_accept_timeout` of the configuration in force.
+    private var stopAcceptTimeout: Duration = .seconds(5)
 
-    public init(serving: Int? = nil) {
+    public init(serving: Int? = nil, stopAcceptTimeout: Duration = .seconds(5)) {
         self.serving = serving
+        self.stopAcceptTimeout = stopAcceptTimeout
     }
 
     public var isIdle: Bool { phase == .idle && queued.isEmpty }
@@ -112,7 +127,7 @@ public struct ReloadTransaction: Sendable {
     public var startingGeneration: Int? {
         switch phase {
         case .awaitingReady(let generation, _, _, _), .settling(let generation, _): return generation
-        case .idle, .waitingForDrainSlot, .preparing: return nil
+        case .idle, .waitingForDrainSlot, .preparing, .stoppingAccept: return nil
         }
     }
 
@@ -156,6 +171,33 @@ public struct ReloadTransaction: Sendable {
                 actions += prepare(requests, context)
             }
             return actions
+
+        case (.stoppingAccept(let generation, let retired, let requests), .stoppedAccepting(let stopped, let after))
+            where stopped == retired:
+            enterPhase("stop accepting", context)
+            return finish(requests, .succeeded(generation: generation, retired: retired), cleanup: [
+                .cancelTimer(.stopAccept(generation: retired)),
+                .progress(requests.map(\.id), "generation \(retired) stopped accepting (\(after.shortDescription))"),
+            ], context)
+
+        case (.stoppingAccept(let generation, let retired, let requests), .generationGone(let gone)) where gone == retired:
+            enterPhase("stop accepting", context)
+            var actions = finish(requests, .succeeded(generation: generation, retired: retired), cleanup: [
+                .cancelTimer(.stopAccept(generation: retired)), .unwatchStopAccepting(generation: retired),
+                .progress(requests.map(\.id), "generation \(retired) exited"),
+            ], context)
+            actions += resolveDrainWaiters(gone)
+            return actions
+
+        case (.stoppingAccept(let generation, let retired, let requests), .timerFired(.stopAccept(let timerGeneration)))
+            where timerGeneration == retired:
+            enterPhase("stop accepting", context)
+            let timeout = stopAcceptTimeout
+            return finish(requests, .succeeded(generation: generation, retired: retired), cleanup: [
+                .unwatchStopAccepting(generation: retired),
+                .warnStillAccepting(generation: retired, timeout: timeout),
+                .progress(requests.map(\.id), "warning: generation \(retired) still accepting after stop_accept_timeout \(timeout.shortDescription)"),
+            ], context)
 
         case (_, .generationGone(let number)):
             return resolveDrainWaiters(number)
@@ -210,10 +252,10 @@ public struct ReloadTransaction: Sendable {
                 .cancelTimer(.settle(generation: generation)), .abandon(generation: generation),
             ], context)
 
-        case (.awaitingReady(let generation, let pending, _, let requests), .timerFired(.readyTimeout(let timerGeneration)))
-            where timerGeneration == generation:
+        case (.awaitingReady(let generation, let pending, _, let requests), .readyTimedOut(let timedOut, let detail))
+            where timedOut == generation:
             let names = pending.sorted().map { "#\($0)" }.joined(separator: ", ")
-            return finish(requests, .failed(reason: "generation \(generation): worker \(names) not ready within ready_timeout"), cleanup: [
+            return finish(requests, .failed(reason: "generation \(generation): worker \(names) not ready within ready_timeout\(detail)"), cleanup: [
                 .abandon(generation: generation),
             ], context)
 
@@ -253,11 +295,25 @@ public struct ReloadTransaction: Sendable {
     private mutating func commit(_ generation: Int, _ requests: [Request], _ context: Context) -> [Action] {
         let previous = serving
         serving = generation
-        var cleanup: [Action] = []
-        if let config = pendingConfig { cleanup.append(.commitConfig(config)) }
+        var actions: [Action] = []
+        if let config = pendingConfig {
+            actions.append(.commitConfig(config))
+            stopAcceptTimeout = config.worker.stopAcceptTimeout
+        }
         pendingConfig = nil
-        cleanup.append(.promote(generation: generation, retiring: previous))
-        return finish(requests, .succeeded(generation: generation, retired: previous), cleanup: cleanup, context)
+        actions.append(.promote(generation: generation, retiring: previous))
+        guard let previous else {
+            return finish(requests, .succeeded(generation: generation, retired: nil), cleanup: actions, context)
+        }
+        // From the verdict on, every new connection must reach the new generation: wait
+        // until the old one no longer waits on the listeners (the kernel then queues
+        // every connection for the new one).
+        phase = .stoppingAccept(generation: generation, retired: previous, requests: requests)
+        return actions + [
+            .progress(requests.map(\.id), "generation \(generation) serving; generation \(previous) told to stop"),
+            .watchStopAccepting(generation: previous),
+            .startTimer(.stopAccept(generation: previous), stopAcceptTimeout),
+        ]
     }
 
     /// Replies (or, for `--wait-drained`, starts waiting for the retired generation), then
@@ -273,7 +329,6 @@ public struct ReloadTransaction: Sendable {
             let now = requests.filter { !$0.waitDrained }.map(\.id)
             if !now.isEmpty { actions.append(.reply(now, outcome)) }
             if !waiting.isEmpty {
-                actions.append(.progress(waiting, "generation \(generation) serving; generation \(retired) told to stop"))
                 actions.append(.progress(waiting, "waiting for generation \(retired) to drain"))
                 drainWaiters[retired, default: []].append((waiting, .succeeded(generation: generation, retired: retired, drained: true)))
             }
@@ -306,6 +361,10 @@ public struct ReloadTransaction: Sendable {
         case .settling(let generation, let requests):
             actions.append(.cancelTimer(.settle(generation: generation)))
             open = requests + open
+        case .stoppingAccept(let generation, let retired, let requests):
+            // That reload did succeed: its clients hear so.
+            actions += [.cancelTimer(.stopAccept(generation: retired)), .unwatchStopAccepting(generation: retired)]
+            actions.append(.reply(requests.map(\.id), .succeeded(generation: generation, retired: retired)))
         }
         if !open.isEmpty { actions.append(.reply(open.map(\.id), .failed(reason: "graced is stopping"))) }
         phase = .idle

@@ -24,8 +24,15 @@ public enum SupervisorEffect: Equatable, Sendable {
     /// `drain_timeout` is over for a worker's leftover processes: SIGKILL the group if
     /// anything of it still runs, and say so.
     case killLeftovers(leader: Int32)
-    /// Answer: ``SupervisorEvent/leftoversGone(_:)`` with the groups that no longer exist.
+    /// Answer: ``SupervisorEvent/leftoversPolled(asked:gone:)``.
     case pollLeftovers([Int32])
+    /// Watch the generation's processes until none waits on a listener any more.
+    /// Answer: ``SupervisorEvent/stoppedAccepting(generation:after:)``.
+    case watchStopAccepting(generation: Int)
+    case unwatchStopAccepting(generation: Int)
+    /// Look whether the serving generation waits on each of its listeners.
+    /// Answer: ``SupervisorEvent/servingAccepting(generation:missing:)``.
+    case checkServingAccepts
     case startTimer(SupervisorTimer, Duration)
     case cancelTimer(SupervisorTimer)
     case progress([ReloadRequestID], String)

@@ -18,8 +18,16 @@ public enum SupervisorEvent: Equatable, Sendable {
     /// A worker was reaped. `lastOutput` are its last lines; `leftovers` says whether
     /// processes of its process group still run.
     case workerExited(pid: Int32, status: ExitStatus, lastOutput: [String], leftovers: Bool)
-    /// Answer to ``SupervisorEffect/pollLeftovers(_:)``: these process groups are gone.
-    case leftoversGone([Int32])
+    /// Answer to ``SupervisorEffect/pollLeftovers(_:)``: of the groups `asked` about, `gone` no longer exist.
+    case leftoversPolled(asked: [Int32], gone: [Int32])
+    /// Answer to ``SupervisorEffect/watchStopAccepting(generation:)``: no process of the
+    /// generation waits on a listener any more.
+    case stoppedAccepting(generation: Int, after: Duration)
+    /// What graced saw of a worker that is not ready yet, for the timeout's message.
+    case readinessHint(pid: Int32, text: String)
+    /// Answer to ``SupervisorEffect/checkServingAccepts``: the listeners on which no
+    /// process of the serving generation waits (empty: all is well).
+    case servingAccepting(generation: Int, missing: [String])
     case timerFired(SupervisorTimer)
     /// SIGTERM, SIGINT or `graced stop`; a second one kills.
     case stopRequested(reason: String)

@@ -14,8 +14,14 @@ public struct SupervisorState: Sendable {
     /// `READY=1` went to systemd (only once the first generation was ready).
     public private(set) var announcedReady = false
 
+    /// The listeners on which no process of the serving generation waits, as last seen.
+    public private(set) var listenersNotAccepted: [String] = []
+    /// After promotion or a serving worker's exit, graced looks again after this long.
+    static let servingCheckDelay: Duration = .seconds(2)
+
     public init(config: GracedConfig) {
         self.config = config
+        self.transaction = ReloadTransaction(stopAcceptTimeout: config.worker.stopAcceptTimeout)
     }
 
     public mutating func handle(_ event: SupervisorEvent, at now: MonotonicInstant) -> [SupervisorEffect] {
@@ -56,15 +62,42 @@ public struct SupervisorState: Sendable {
         case .workerExited(let pid, let status, let lastOutput, let leftovers):
             let servingBefore = table.workers[pid].map { table.generations[$0.generation]?.state == .serving } ?? false
             table.workerExited(pid: pid, status: status, lastOutput: lastOutput, leftovers: leftovers, tableContext(now), into: &out)
-            if servingBefore { out.effects.append(.serviceManager(.status(statusSummary))) }
+            if servingBefore {
+                out.effects.append(.serviceManager(.status(statusSummary)))
+                if stop.isRunning { out.effects.append(.startTimer(.servingCheck, Self.servingCheckDelay)) }
+            }
 
-        case .leftoversGone(let leaders):
-            table.leftoversGone(leaders, into: &out)
+        case .leftoversPolled(let asked, let gone):
+            table.leftoversPolled(asked: asked, gone: gone, into: &out)
+
+        case .stoppedAccepting(let generation, let after):
+            reload(.stoppedAccepting(generation: generation, after: after), now, &out)
+
+        case .readinessHint(let pid, let text):
+            table.setReadinessHint(pid: pid, text: text)
+
+        case .servingAccepting(let generation, let missing):
+            guard generation == transaction.serving, missing != listenersNotAccepted else { break }
+            listenersNotAccepted = missing
+            if missing.isEmpty {
+                out.log(.info, "generation \(generation) accepts on every listener again", ["event": "accepting", "generation": "\(generation)"])
+            } else {
+                out.log(.error, "no worker accepting on \(missing.joined(separator: ", ")) (generation \(generation))", [
+                    "event": "not-accepting", "generation": "\(generation)", "listener": missing.joined(separator: ","),
+                ])
+            }
+            out.effects.append(.serviceManager(.status(statusSummary)))
 
         case .timerFired(let timer):
             switch timer {
-            case .drainSlot, .readyTimeout, .settle:
+            case .drainSlot, .settle, .stopAccept:
                 reload(.timerFired(timer), now, &out)
+            case .readyTimeout(let generation):
+                reload(.readyTimedOut(generation: generation, detail: readinessHints(of: generation)), now, &out)
+            case .servingCheck:
+                if stop.isRunning && transaction.serving != nil { out.effects.append(.checkServingAccepts) }
+            case .leftoverGrace(let leader):
+                table.leftoverGraceOver(leader: leader, into: &out)
             case .workerReadyTimeout(let pid):
                 table.readyTimedOut(pid: pid, into: &out)
             case .restart(let generation, let slot):
@@ -96,6 +129,7 @@ public struct SupervisorState: Sendable {
                     announcedReady = true
                     out.effects.append(.serviceManager(.ready(status: statusSummary)))
                 }
+                out.effects.append(.startTimer(.servingCheck, Self.servingCheckDelay))
             }
             if let number = out.startLimitHit {
                 out.startLimitHit = nil
@@ -113,7 +147,7 @@ public struct SupervisorState: Sendable {
             }
             if out.firstReady == nil && out.startLimitHit == nil { break }
         }
-        out.effects += stop.finishIfDone(workers: table.workers.count, leftovers: table.leftovers)
+        out.effects += stop.finishIfDone(workers: table.workers.count, leftovers: table.unfinishedGroups)
     }
 
     private mutating func reload(_ event: ReloadTransaction.Event, _ now: MonotonicInstant, _ out: inout GenerationTable.Output) {
@@ -137,6 +171,8 @@ public struct SupervisorState: Sendable {
                 out.effects.append(.commitConfig(newConfig))
             case .promote(let generation, let retiring):
                 table.promote(generation, into: &out)
+                listenersNotAccepted = []
+                out.effects.append(.startTimer(.servingCheck, Self.servingCheckDelay))
                 if let retiring {
                     // Still-starting restarts of the old generation must not outlive it.
                     table.retire(retiring, abandoned: false, tableContext(now), into: &out)
@@ -144,6 +180,15 @@ public struct SupervisorState: Sendable {
             case .abandon(let generation):
                 out.effects.append(.restoreListeners)
                 table.retire(generation, abandoned: true, tableContext(now), into: &out)
+            case .watchStopAccepting(let generation):
+                out.effects.append(.watchStopAccepting(generation: generation))
+            case .unwatchStopAccepting(let generation):
+                out.effects.append(.unwatchStopAccepting(generation: generation))
+            case .warnStillAccepting(let generation, let timeout):
+                let pids = table.generations[generation].map { $0.live.sorted().map(String.init).joined(separator: ",") } ?? ""
+                out.log(.warning, "generation \(generation) still accepting after stop_accept_timeout \(timeout.shortDescription) (pids \(pids)); new connections may still reach it", [
+                    "event": "still-accepting", "generation": "\(generation)", "pids": pids,
+                ])
             case .progress(let ids, let message):
                 out.effects.append(.progress(ids, message))
             case .verdict(let outcome):
@@ -189,6 +234,17 @@ public struct SupervisorState: Sendable {
         }
     }
 
+    /// What graced saw of the starting generation's workers that are not ready, for the
+    /// `ready_timeout` message.
+    private func readinessHints(of generation: Int) -> String {
+        guard let record = table.generations[generation] else { return "" }
+        let hints = record.slots.compactMap { pid -> String? in
+            guard let pid, let worker = table.workers[pid], worker.state == .starting, let hint = worker.readinessHint else { return nil }
+            return "worker #\(worker.slot) (pid \(pid)) \(hint)"
+        }
+        return hints.isEmpty ? "" : ": " + hints.joined(separator: "; ")
+    }
+
     private func tableContext(_ now: MonotonicInstant) -> GenerationTable.Context {
         GenerationTable.Context(now: now, running: stop.isRunning, maxDraining: config.worker.maxDraining)
     }
@@ -208,6 +264,7 @@ public struct SupervisorState: Sendable {
         let draining = table.generations.values.filter(\.isDraining).count
         if draining > 0 { text += ", \(draining) draining" }
         if let last = transaction.lastReload { text += ", last reload \(last.succeeded ? "ok" : "failed")" }
+        if !listenersNotAccepted.isEmpty { text += ", no worker accepting on \(listenersNotAccepted.joined(separator: ", "))" }
         return text
     }
 }

@@ -7,6 +7,14 @@ public enum SupervisorTimer: Hashable, Sendable {
     case readyTimeout(generation: Int)
     /// `ready_settle` after the new generation became ready.
     case settle(generation: Int)
+    /// `stop_accept_timeout` after the old generation of a reload was told to stop.
+    case stopAccept(generation: Int)
+    /// A short grace after promotion or a worker's exit, then graced looks whether the
+    /// serving generation still waits on every listener.
+    case servingCheck
+    /// A worker exited and processes of its group remain: wait a moment before calling
+    /// them leftovers (a helper process may be on its way out).
+    case leftoverGrace(leader: Int32)
     /// A restarted worker of the serving generation must be ready by then.
     case workerReadyTimeout(pid: Int32)
     /// The backoff before a slot of the serving generation is started again.

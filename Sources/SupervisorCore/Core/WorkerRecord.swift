@@ -24,6 +24,8 @@ public struct WorkerRecord: Equatable, Sendable {
     public var state: State = .starting
     /// The last `STATUS=` the worker sent.
     public var statusText: String?
+    /// What graced saw while waiting for readiness (e.g. "accepting, but sent no READY=1").
+    public var readinessHint: String?
 
     public init(pid: Int32, generation: Int, slot: Int, startedAt: MonotonicInstant) {
         self.pid = pid

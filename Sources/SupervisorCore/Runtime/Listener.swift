@@ -15,7 +15,11 @@ public final class Listener {
     /// Removed from the config by a reload: closed once its last user has drained.
     var retired = false
 
-    init(name: String, address: ListenerAddress, fd: Int32, origin: ListenerOrigin) {
+    /// The backlog to listen with again if a worker stopped the socket (``ListenerGuard``).
+    let backlog: Int32
+
+    init(name: String, address: ListenerAddress, fd: Int32, origin: ListenerOrigin, backlog: Int32 = 4096) {
+        self.backlog = backlog
         self.name = name
         self.address = address
         self.fd = fd

@@ -44,10 +44,10 @@ public final class ListenerSet {
                         throw ListenerError(listener: config.name, address: config.address.description,
                                             message: "the socket systemd passed as '\(config.name)' does not fit: \(problem)")
                     }
-                    listener = Listener(name: config.name, address: config.address, fd: handed.fd, origin: handed.origin)
+                    listener = Listener(name: config.name, address: config.address, fd: handed.fd, origin: handed.origin, backlog: config.backlog)
                 } else {
                     let fd = try ListeningSocket.open(config)
-                    listener = Listener(name: config.name, address: config.address, fd: fd, origin: .bound)
+                    listener = Listener(name: config.name, address: config.address, fd: fd, origin: .bound, backlog: config.backlog)
                 }
                 opened.append(listener)
                 next.append(listener)
@@ -103,6 +103,9 @@ public final class ListenerSet {
         for listener in current + retiredListeners { listener.users.remove(generation) }
         closeUnusedRetired()
     }
+
+    /// Every socket graced holds: current and retired ones still in use.
+    var all: [Listener] { current + retiredListeners }
 
     /// Closes every socket (graced's own shutdown).
     func closeAll() {

@@ -23,6 +23,7 @@ public final class Supervisor {
     let launcher: WorkerLauncher
     let output: OutputPump
     let readiness: ReadinessWatcher
+    let accepts: AcceptWatcher
     var fdStore: FileDescriptorStore
     var controlServer: ControlServer?
 
@@ -56,12 +57,14 @@ public final class Supervisor {
         fdStore = FileDescriptorStore(environment: environment, configured: config.daemon.fdStore)
         launcher = WorkerLauncher(environment: environment, devNull: try FileDescriptor.openDevNull(), notifySocketAddress: notifySocket.address)
         output = OutputPump(loop: loop, logger: logger)
-        readiness = ReadinessWatcher(loop: loop, logger: logger, launcher: launcher)
+        accepts = AcceptWatcher(loop: loop)
+        readiness = ReadinessWatcher(loop: loop, logger: logger, launcher: launcher, accepts: accepts)
         output.isDraining = { [unowned self] pid in
             guard let worker = state.table.workers[pid] else { return true }
             return worker.isDraining || state.table.generations[worker.generation]?.isDraining == true
         }
         readiness.onReady = { [unowned self] pid, how in send(.workerReady(pid: pid, how: how)) }
+        accepts.onStopped = { [unowned self] generation, after in send(.stoppedAccepting(generation: generation, after: after)) }
     }
 
     /// Binds the listeners, starts the first generation and runs until stopped.
@@ -105,6 +108,45 @@ public final class Supervisor {
         while !pendingEvents.isEmpty {
             let next = pendingEvents.removeFirst()
             for effect in state.handle(next, at: .now()) { perform(effect) }
+        }
+        guardListenersWhileDraining()
+    }
+
+    // MARK: - Listener guard
+
+    private var listenerGuardTimer: EventLoop.TimerID?
+    static let listenerGuardInterval: Duration = .milliseconds(50)
+
+    /// While a generation drains, a worker that calls `shutdown()` on its copy of a
+    /// listener stops the socket for everyone: look every ``listenerGuardInterval`` and
+    /// listen again at once. Nothing drains, nothing is looked at.
+    private func guardListenersWhileDraining() {
+        guard listenerGuardTimer == nil, state.stop.isRunning,
+              state.table.generations.values.contains(where: \.isDraining) else { return }
+        listenerGuardTimer = loop.schedule(after: Self.listenerGuardInterval) { [unowned self] in
+            listenerGuardTimer = nil
+            checkListeners()
+            guardListenersWhileDraining()
+        }
+    }
+
+    private func checkListeners() {
+        for listener in listeners.all {
+            switch ListenerGuard.check(listener.fd, backlog: listener.backlog) {
+            case .listening:
+                continue
+            case .relistened:
+                let suspects = state.table.ordered.filter(\.isDraining).map { generation in
+                    "generation \(generation.number) (pid \(generation.live.sorted().map(String.init).joined(separator: ", ")))"
+                }.joined(separator: "; ")
+                logger.error("listener \(listener.name) \(listener.address) had stopped listening (a draining worker shut it down: \(suspects)); listening again", metadata: [
+                    "event": "listener-repaired", "listener": "\(listener.name)",
+                ])
+            case .failed(let error):
+                logger.error("listener \(listener.name) \(listener.address) stopped listening and cannot listen again: \(error)", metadata: [
+                    "event": "listener-failed", "listener": "\(listener.name)",
+                ])
+            }
         }
     }
 
@@ -200,7 +242,7 @@ public final class Supervisor {
             spawn(generation: number, slot: slot)
         case .watchReadiness(let pid):
             guard let worker = state.table.workers[pid], let generation = state.table.generations[worker.generation] else { return }
-            readiness.watch(worker, config: generation.config)
+            readiness.watch(worker, config: generation.config, listeners: listeners.assigned(to: worker.generation))
         case .stopReadinessChecks(let pid):
             readiness.stop(pid: pid)
         case .signal(let pid, let signal):
@@ -212,11 +254,25 @@ public final class Supervisor {
             logger.warning("processes of worker \(leader)'s group still running after drain_timeout; sending SIGKILL", metadata: ["event": "leftover-processes", "pid": "\(leader)"])
             ProcessSignaller.sendToGroup(.kill, leader: leader)
         case .pollLeftovers(let leaders):
-            send(.leftoversGone(leaders.filter { !ProcessSignaller.groupExists(leader: $0) }))
+            send(.leftoversPolled(asked: leaders, gone: leaders.filter { !ProcessSignaller.groupExists(leader: $0) }))
+        case .watchStopAccepting(let number):
+            let inodes = Set(listeners.assigned(to: number).compactMap(\.inode))
+            accepts.watchStop(generation: number, pids: { [unowned self] in
+                state.table.generations[number].map { Array($0.live) } ?? []
+            }, inodes: inodes)
+        case .unwatchStopAccepting(let number):
+            accepts.unwatchStop(generation: number)
+        case .checkServingAccepts:
+            guard let serving = state.serving else { return }
+            let wanted = listeners.assigned(to: serving.number).filter { serving.config.readyListeners?.contains($0.name) ?? true }
+            let accepting = accepts.acceptingInodes(ofGroups: Array(serving.live), among: Set(wanted.compactMap(\.inode)))
+            let missing = wanted.filter { listener in listener.inode.map { !accepting.contains($0) } ?? false }.map(\.name)
+            send(.servingAccepting(generation: serving.number, missing: missing))
         case .startTimer(let timer, let delay):
             loop.cancel(timers[timer])
             timers[timer] = loop.schedule(after: delay) { [unowned self] in
                 timers.removeValue(forKey: timer)
+                explainReadiness(before: timer)
                 send(.timerFired(timer))
             }
         case .cancelTimer(let timer):
@@ -239,6 +295,19 @@ public final class Supervisor {
             readiness.killProbes()
         case .finishStop(let code):
             finishStop(code: code)
+        }
+    }
+
+    /// Before a readiness deadline is acted on: what graced saw of the workers concerned.
+    private func explainReadiness(before timer: SupervisorTimer) {
+        let pids: [Int32]
+        switch timer {
+        case .readyTimeout(let number): pids = state.table.generations[number].map { Array($0.live) } ?? []
+        case .workerReadyTimeout(let pid): pids = [pid]
+        default: return
+        }
+        for pid in pids.sorted() where state.table.workers[pid]?.state == .starting {
+            if let hint = readiness.hint(for: pid) { send(.readinessHint(pid: pid, text: hint)) }
         }
     }
 

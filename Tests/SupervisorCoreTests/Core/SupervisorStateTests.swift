@@ -75,9 +75,15 @@ final class SupervisorStateTests: XCTestCase {
         let new = h.reload(1)
         XCTAssertEqual(h.state.table.generations[2]?.state, .starting)
         h.send(.workerReady(pid: new[0], how: "test"))
-        XCTAssertTrue(h.effects.contains(.reply([ReloadRequestID(1)], .succeeded(generation: 2, retired: 1))))
         XCTAssertTrue(h.effects.contains(.signal(pid: old[0], .term)))
+        XCTAssertTrue(h.effects.contains(.watchStopAccepting(generation: 1)))
         XCTAssertTrue(h.effects.contains(.commitConfig(h.state.config)))
+        XCTAssertTrue(h.effects.contains(.startTimer(.stopAccept(generation: 1), .seconds(5))))
+        // The verdict waits until the old generation no longer accepts.
+        XCTAssertFalse(h.effects.contains { if case .reply = $0 { return true } else { return false } })
+        h.send(.stoppedAccepting(generation: 1, after: .milliseconds(12)))
+        XCTAssertTrue(h.effects.contains(.progress([ReloadRequestID(1)], "generation 1 stopped accepting (12ms)")))
+        XCTAssertTrue(h.effects.contains(.reply([ReloadRequestID(1)], .succeeded(generation: 2, retired: 1))))
         XCTAssertEqual(h.state.transaction.serving, 2)
         XCTAssertEqual(h.state.serving?.number, 2)
         XCTAssertTrue(h.state.table.generations[1]?.isDraining ?? false)
@@ -134,6 +140,7 @@ final class SupervisorStateTests: XCTestCase {
         // Reload 1 succeeds: generation 1 drains and takes the only drain slot.
         let second = h.reload(1)
         h.send(.workerReady(pid: second[0], how: "test"))
+        h.send(.stoppedAccepting(generation: 1, after: .zero))
         XCTAssertEqual(h.state.table.drainSlotsInUse, 1)
         // Reload 2 has to wait for a slot; 3 and 4 queue behind it.
         h.send(.reloadRequested(ReloadRequestID(2), waitDrained: false))
@@ -149,6 +156,7 @@ final class SupervisorStateTests: XCTestCase {
         h.send(.configRead(h.state.config))
         let third = h.spawnAll()
         h.send(.workerReady(pid: third[0], how: "test"))
+        h.send(.stoppedAccepting(generation: 2, after: .milliseconds(5)))
         XCTAssertTrue(h.effects.contains(.reply([ReloadRequestID(2)], .succeeded(generation: 3, retired: 2))))
         // 3 and 4 are served together by one more reload, which waits for a slot again.
         XCTAssertTrue(h.effects.contains(.startTimer(.drainSlot, ReloadTransaction.drainSlotWait)))
@@ -157,10 +165,11 @@ final class SupervisorStateTests: XCTestCase {
         h.send(.configRead(h.state.config))
         let fourth = h.spawnAll()
         h.send(.workerReady(pid: fourth[0], how: "test"))
-        XCTAssertTrue(h.effects.contains(.reply([ReloadRequestID(3), ReloadRequestID(4)], .succeeded(generation: 4, retired: 3))))
         // Generation 2 was still draining past max_draining = 1: the oldest is killed.
         XCTAssertTrue(h.effects.contains(.signal(pid: second[0], .kill)))
-        XCTAssertEqual(h.state.transaction.lastReload?.phases.map(\.name), ["drain slot", "prepare", "ready"])
+        h.send(.stoppedAccepting(generation: 3, after: .milliseconds(5)))
+        XCTAssertTrue(h.effects.contains(.reply([ReloadRequestID(3), ReloadRequestID(4)], .succeeded(generation: 4, retired: 3))))
+        XCTAssertEqual(h.state.transaction.lastReload?.phases.map(\.name), ["drain slot", "prepare", "ready", "stop accepting"])
     }
 
     func testMaxDrainingKillsTheOldestDrainingGeneration() {
@@ -168,6 +177,7 @@ final class SupervisorStateTests: XCTestCase {
         let first = h.startServing()
         let second = h.reload(1)
         h.send(.workerReady(pid: second[0], how: "test"))
+        h.send(.stoppedAccepting(generation: 1, after: .zero))
         h.send(.reloadRequested(ReloadRequestID(2), waitDrained: false))
         h.send(.timerFired(.drainSlot))
         h.send(.configRead(h.state.config))
@@ -185,6 +195,7 @@ final class SupervisorStateTests: XCTestCase {
         let new = h.reload(1, waitDrained: true)
         h.send(.workerReady(pid: new[0], how: "test"))
         XCTAssertFalse(h.effects.contains { if case .reply = $0 { return true } else { return false } })
+        h.send(.stoppedAccepting(generation: 1, after: .zero))
         XCTAssertTrue(h.effects.contains(.progress([ReloadRequestID(1)], "waiting for generation 1 to drain")))
         h.send(.workerExited(pid: old[0], status: .exited(0), lastOutput: [], leftovers: false))
         XCTAssertTrue(h.effects.contains(.reply([ReloadRequestID(1)], .succeeded(generation: 2, retired: 1, drained: true))))
@@ -218,6 +229,7 @@ final class SupervisorStateTests: XCTestCase {
         _ = h.startServing()
         let second = h.reload(1)
         h.send(.workerReady(pid: second[0], how: "test"))
+        h.send(.stoppedAccepting(generation: 1, after: .zero))
         h.send(.reloadRequested(ReloadRequestID(2), waitDrained: false))
         XCTAssertEqual(h.state.transaction.phase, .waitingForDrainSlot(requests: [.init(id: ReloadRequestID(2))]))
         h.send(.stopRequested(reason: "test"))
@@ -244,15 +256,15 @@ final class SupervisorStateTests: XCTestCase {
         h.send(.workerExited(pid: pids[0], status: .signaled(9), lastOutput: [], leftovers: true))
         XCTAssertTrue(h.effects.contains(.pollLeftovers([pids[0]])))
         XCTAssertFalse(h.effects.contains { if case .finishStop = $0 { return true } else { return false } })
-        h.send(.leftoversGone([]))
+        h.send(.leftoversPolled(asked: [pids[0]], gone: []))
         XCTAssertFalse(h.effects.contains { if case .finishStop = $0 { return true } else { return false } })
         h.send(.timerFired(.leftoverPoll))
         XCTAssertTrue(h.effects.contains(.pollLeftovers([pids[0]])))
-        h.send(.leftoversGone([pids[0]]))
+        h.send(.leftoversPolled(asked: [pids[0]], gone: [pids[0]]))
         XCTAssertEqual(h.effects.last, .finishStop(code: 0))
         XCTAssertEqual(h.state.stop.phase, .finished)
         // Finishing happens once.
-        h.send(.leftoversGone([pids[0]]))
+        h.send(.leftoversPolled(asked: [pids[0]], gone: [pids[0]]))
         XCTAssertFalse(h.effects.contains { if case .finishStop = $0 { return true } else { return false } })
     }
 
@@ -325,10 +337,112 @@ final class SupervisorStateTests: XCTestCase {
         _ = h.startServing()
         let new = h.reload(1)
         h.send(.workerReady(pid: new[0], how: "test"))
+        h.send(.readinessHint(pid: new[1], text: "not seen waiting for connections on http"))
         h.send(.timerFired(.readyTimeout(generation: 2)))
-        XCTAssertTrue(h.effects.contains(.reply([ReloadRequestID(1)], .failed(reason: "generation 2: worker #1 not ready within ready_timeout"))))
+        XCTAssertTrue(h.effects.contains(.reply([ReloadRequestID(1)], .failed(reason: "generation 2: worker #1 not ready within ready_timeout: worker #1 (pid \(new[1])) not seen waiting for connections on http"))))
         XCTAssertTrue(h.effects.contains(.signal(pid: new[1], .term)))
         XCTAssertEqual(h.state.table.generations[2]?.state, .abandoned)
+    }
+
+    func testStopAcceptTimeoutWarnsNamingThePidsAndStillSucceeds() {
+        var worker = WorkerConfig(command: ["/bin/true"], ready: .notify)
+        worker.stopAcceptTimeout = .seconds(2)
+        var h = Harness(worker)
+        let old = h.startServing()
+        let new = h.reload(1)
+        h.send(.workerReady(pid: new[0], how: "test"))
+        XCTAssertTrue(h.effects.contains(.startTimer(.stopAccept(generation: 1), .seconds(2))))
+        h.send(.timerFired(.stopAccept(generation: 1)))
+        XCTAssertTrue(h.effects.contains(.unwatchStopAccepting(generation: 1)))
+        XCTAssertTrue(h.effects.contains { if case .log(let note) = $0 { return note.level == .warning && note.message.contains("pids \(old[0])") } else { return false } })
+        XCTAssertTrue(h.effects.contains(.reply([ReloadRequestID(1)], .succeeded(generation: 2, retired: 1))))
+        // A late answer of the watcher changes nothing.
+        h.send(.stoppedAccepting(generation: 1, after: .seconds(3)))
+        XCTAssertFalse(h.effects.contains { if case .reply = $0 { return true } else { return false } })
+    }
+
+    func testOldGenerationExitingEndsTheStopAcceptWait() {
+        var h = Harness()
+        let old = h.startServing()
+        let new = h.reload(1)
+        h.send(.workerReady(pid: new[0], how: "test"))
+        h.send(.workerExited(pid: old[0], status: .exited(0), lastOutput: [], leftovers: false))
+        XCTAssertTrue(h.effects.contains(.cancelTimer(.stopAccept(generation: 1))))
+        XCTAssertTrue(h.effects.contains(.reply([ReloadRequestID(1)], .succeeded(generation: 2, retired: 1))))
+        XCTAssertTrue(h.state.transaction.isIdle)
+    }
+
+    func testRequestsDuringTheStopAcceptWaitAreServedNext() {
+        var h = Harness()
+        _ = h.startServing()
+        let new = h.reload(1)
+        h.send(.workerReady(pid: new[0], how: "test"))
+        h.send(.reloadRequested(ReloadRequestID(2), waitDrained: false))
+        XCTAssertFalse(h.effects.contains(.readConfig))
+        h.send(.stoppedAccepting(generation: 1, after: .zero))
+        XCTAssertTrue(h.effects.contains(.reply([ReloadRequestID(1)], .succeeded(generation: 2, retired: 1))))
+        XCTAssertTrue(h.effects.contains(.readConfig))
+    }
+
+    func testServingGenerationWithNobodyAcceptingIsAnError() {
+        var h = Harness()
+        let pids = h.startServing()
+        XCTAssertTrue(h.effects.contains(.startTimer(.servingCheck, SupervisorState.servingCheckDelay)))
+        h.send(.timerFired(.servingCheck))
+        XCTAssertEqual(h.effects, [.checkServingAccepts])
+        h.send(.servingAccepting(generation: 1, missing: ["http"]))
+        XCTAssertTrue(h.effects.contains { if case .log(let note) = $0 { return note.level == .error && note.message.hasPrefix("no worker accepting on http") } else { return false } })
+        XCTAssertTrue(h.state.statusSummary.contains("no worker accepting on http"), h.state.statusSummary)
+        // Said once, not at every look.
+        h.send(.servingAccepting(generation: 1, missing: ["http"]))
+        XCTAssertTrue(h.effects.isEmpty)
+        // A crash of a serving worker makes graced look again shortly.
+        h.send(.workerExited(pid: pids[0], status: .exited(1), lastOutput: [], leftovers: false))
+        XCTAssertTrue(h.effects.contains(.startTimer(.servingCheck, SupervisorState.servingCheckDelay)))
+        h.send(.servingAccepting(generation: 1, missing: []))
+        XCTAssertFalse(h.state.statusSummary.contains("no worker accepting"))
+    }
+
+    func testLeftoversGetAGraceBeforeTheWarning() {
+        var h = Harness()
+        let old = h.startServing()
+        let new = h.reload(1)
+        h.send(.workerReady(pid: new[0], how: "test"))
+        h.send(.workerExited(pid: old[0], status: .exited(0), lastOutput: [], leftovers: true))
+        XCTAssertTrue(h.effects.contains(.startTimer(.leftoverGrace(leader: old[0]), .seconds(1))))
+        XCTAssertFalse(h.effects.contains { if case .log(let note) = $0 { return note.level >= .warning } else { return false } })
+        // A helper that was on its way out: gone by then, nothing said.
+        h.send(.timerFired(.leftoverGrace(leader: old[0])))
+        XCTAssertEqual(h.effects, [.pollLeftovers([old[0]])])
+        h.send(.leftoversPolled(asked: [old[0]], gone: [old[0]]))
+        XCTAssertFalse(h.effects.contains { if case .log(let note) = $0 { return note.level >= .warning } else { return false } })
+        XCTAssertTrue(h.state.table.unfinishedGroups.isEmpty)
+    }
+
+    func testLeftoversStillThereAfterTheGraceAreStoppedThenKilled() {
+        var h = Harness()
+        let pid = h.startServing()[0]
+        h.send(.workerExited(pid: pid, status: .exited(1), lastOutput: [], leftovers: true))
+        h.send(.timerFired(.leftoverGrace(leader: pid)))
+        h.send(.leftoversPolled(asked: [pid], gone: []))
+        XCTAssertTrue(h.effects.contains(.signalGroup(leader: pid, .term)))
+        XCTAssertTrue(h.effects.contains(.startTimer(.leftoverKill(leader: pid), .seconds(30))))
+        XCTAssertTrue(h.effects.contains { if case .log(let note) = $0 { return note.level == .warning } else { return false } })
+        h.send(.timerFired(.leftoverKill(leader: pid)))
+        XCTAssertEqual(h.effects, [.killLeftovers(leader: pid)])
+    }
+
+    func testReadyGoesToSystemdOnlyOnceTheFirstGenerationWasReady() {
+        var h = Harness()
+        h.send(.started)
+        let first = h.spawnAll()
+        // A reload before the first generation was ever ready, and it fails.
+        let new = h.reload(1)
+        h.send(.workerExited(pid: new[0], status: .exited(1), lastOutput: [], leftovers: false))
+        XCTAssertFalse(h.effects.contains { if case .serviceManager(.ready) = $0 { return true } else { return false } })
+        XCTAssertTrue(h.effects.contains { if case .serviceManager(.status) = $0 { return true } else { return false } })
+        h.send(.workerReady(pid: first[0], how: "test"))
+        XCTAssertTrue(h.effects.contains { if case .serviceManager(.ready) = $0 { return true } else { return false } })
     }
 }
 
