@@ -63,7 +63,13 @@ struct SecurityTests {
         try graced.waitForLog(containing: "event=worker-started")
         let worker = try #require(graced.childPIDs().first)
         let notifySocket = try #require(environment(pid: worker)["NOTIFY_SOCKET"])
-        #expect(notifySocket.hasPrefix("@"))
+        // A filesystem path (clients such as Ruby's sd_notify gem cannot use "@" names),
+        // in a directory only graced's user may enter.
+        #expect(notifySocket.hasPrefix("/"), "\(notifySocket)")
+        var directoryInfo = stat()
+        #expect(stat(String(notifySocket.prefix(upTo: notifySocket.lastIndex(of: "/")!)), &directoryInfo) == 0)
+        #expect(directoryInfo.st_mode & 0o777 == 0o700, "directory mode \(String(directoryInfo.st_mode & 0o777, radix: 8))")
+        #expect(directoryInfo.st_uid == geteuid())
 
         // The test process is no descendant of the worker.
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)

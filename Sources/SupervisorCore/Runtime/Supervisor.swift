@@ -38,6 +38,12 @@ public final class Supervisor {
     /// `graced stop` clients, told just before graced exits.
     private var stopObservers: [() -> Void] = []
     private var exitCode: Int32 = 0
+    /// The uids that run workers: notify datagrams from anyone else are dropped unread.
+    private var workerUIDs: [Int32: UInt32] = [:]
+    /// Notify datagrams dropped: from a uid that runs no worker, or from no worker's tree.
+    public private(set) var notifyDropped = 0
+    /// Datagrams read per wake-up: a flood cannot starve the control socket or the reaper.
+    static let notifyBudget = 64
     public let startedAt = MonotonicInstant.now()
 
     public var config: GracedConfig { state.config }
@@ -51,7 +57,7 @@ public final class Supervisor {
         SignalChannel.ignoreBrokenPipes()
         signals = try SignalChannel(signals: [SIGCHLD, SIGTERM, SIGINT, SIGHUP])
         loop = try EventLoop()
-        notifySocket = try NotifySocket()
+        notifySocket = try NotifySocket(base: Supervisor.runtimeDirectory(environment))
         serviceManager = ServiceManagerNotifier(environment: environment)
         listeners = ListenerSet(logger: logger)
         fdStore = FileDescriptorStore(environment: environment, configured: config.daemon.fdStore)
@@ -187,6 +193,7 @@ public final class Supervisor {
         for (pid, status) in ChildReaper.reapAll() {
             if readiness.probeExited(pid: pid, status: status) { continue }
             guard state.table.workers[pid] != nil else { continue }
+            workerUIDs.removeValue(forKey: pid)
             // Its last lines first, so that a failure report can quote them.
             output.flush(pid: pid)
             send(.workerExited(pid: pid, status: status, lastOutput: output.recentLines(of: pid),
@@ -197,14 +204,23 @@ public final class Supervisor {
 
     func handleNotifyMessages() {
         // A bounded batch per wake-up: a flood of datagrams cannot starve the loop.
-        for _ in 0..<256 {
-            guard let datagram = notifySocket.receive() else { return }
+        for _ in 0..<Self.notifyBudget {
+            // The kernel vouches for the uid: a stranger costs no /proc read at all.
+            let datagram: NotifyDatagram
+            switch notifySocket.receive(accept: { [workerUIDs] uid in workerUIDs.values.contains(uid) }) {
+            case .empty: return
+            case .dropped:
+                notifyDropped += 1
+                continue
+            case .datagram(let received): datagram = received
+            }
             // Workers have no business storing fds with graced.
             datagram.fds.forEach(FileDescriptor.close)
             guard datagram.senderPID > 0,
                   let workerPID = ProcessTree.ancestor(of: datagram.senderPID, where: { state.table.workers[$0] != nil })
             else {
                 logger.debug("ignoring notify message from pid \(datagram.senderPID), not a worker or its descendant", metadata: ["event": "notify-ignored"])
+                notifyDropped += 1
                 continue
             }
             for (key, value) in NotifyMessage.parse(datagram.text) {
@@ -333,6 +349,8 @@ public final class Supervisor {
         guard let generation = state.table.generations[number] else { return }
         switch launcher.spawn(config: generation.config, listeners: listeners.assigned(to: number), generation: number, slot: slot) {
         case .success(let started):
+            workerUIDs[started.pid] = started.uid
+            notifySocket.allow(group: started.gid == getegid() ? nil : started.gid)
             output.watch(pid: started.pid, generation: number, slot: slot, stdout: started.stdout, stderr: started.stderr,
                          expectedShutdownMessages: generation.config.expectedShutdownMessages)
             logger.info("worker \(started.pid) started", metadata: [
@@ -351,6 +369,7 @@ public final class Supervisor {
         stopObservers.removeAll()
         readiness.killProbes()
         listeners.closeAll()
+        notifySocket.remove()
         controlServer?.close()
         controlServer = nil
         output.closeAll()
@@ -374,6 +393,12 @@ public final class Supervisor {
         case .critical: level = .critical
         }
         logger.log(level: level, "\(note.message)", metadata: metadata)
+    }
+
+    /// Where graced keeps its notify socket: systemd's `RuntimeDirectory=`, else /run, else /tmp.
+    static func runtimeDirectory(_ environment: [String: String]) -> String {
+        if let first = environment["RUNTIME_DIRECTORY"]?.split(separator: ":").first { return String(first) }
+        return access("/run", W_OK) == 0 ? "/run" : "/tmp"
     }
 
     // MARK: - systemd

@@ -12,6 +12,9 @@ final class WorkerLauncher {
         var stdout: Int32
         var stderr: Int32
         var arguments: [String]
+        /// The user and group it runs as.
+        var uid: UInt32
+        var gid: UInt32
     }
 
     /// Why a worker or probe could not be started, for the log and the reload verdict.
@@ -81,7 +84,8 @@ final class WorkerLauncher {
         }
         FileDescriptor.close(stdout.write)
         FileDescriptor.close(stderr.write)
-        return .success(Started(pid: pid, stdout: stdout.read, stderr: stderr.read, arguments: request.arguments))
+        return .success(Started(pid: pid, stdout: stdout.read, stderr: stderr.read, arguments: request.arguments,
+                                uid: request.credentials?.uid ?? geteuid(), gid: request.credentials?.gid ?? getegid()))
     }
 
     /// Starts `ready_command` for a worker, as the worker's user and group: the probe is
