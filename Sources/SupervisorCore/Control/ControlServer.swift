@@ -27,6 +27,8 @@ final class ControlServer {
     private let allowedGroup: gid_t?
     weak var handler: ControlHandler?
     private var connections: [Int32: ControlConnection] = [:]
+    /// Closing twice would close an fd number that may belong to something else by then.
+    private var closed = false
     static let maxConnections = 256
     static let idleTimeout: Duration = .seconds(5)
 
@@ -84,6 +86,13 @@ final class ControlServer {
         let parent = String(path[..<path.lastIndex(of: "/")!])
         let directory = parent.isEmpty ? "/" : parent
         var info = stat()
+        if stat(directory, &info) != 0 && errno == ENOENT {
+            // As systemd's RuntimeDirectory= would: /run/graced outside systemd.
+            let created = mkdir(directory, 0o755) == 0 || errno == EEXIST
+            guard created else {
+                throw ControlSocketError(description: "cannot create \(directory) for the control socket: \(SystemError.describe(errno))")
+            }
+        }
         guard stat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
             throw ControlSocketError(description: "the directory of the control socket, \(directory), does not exist")
         }
@@ -98,6 +107,8 @@ final class ControlServer {
     }
 
     func close() {
+        guard !closed else { return }
+        closed = true
         // `graced stop` clients keep their connection: the kernel closes it when graced exits.
         for connection in connections.values where !connection.keepOpenUntilExit { drop(connection) }
         loop.unregister(fd: fd)

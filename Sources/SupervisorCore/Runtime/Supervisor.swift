@@ -97,7 +97,9 @@ public final class Supervisor {
             logger.error("cannot watch signals or the notify socket: \(error)")
             return 1
         }
-        openControlSocket()
+        // Without its control socket graced could be neither reloaded nor stopped by
+        // `graced stop`: a start error, before any worker runs.
+        guard openControlSocket() else { return 1 }
         send(.started)
         loop.run()
         return exitCode
@@ -432,17 +434,18 @@ public final class Supervisor {
 
     // MARK: - Control socket
 
-    /// Opens the control socket; graced runs without one only if it cannot be opened
-    /// and says so loudly (a supervisor that cannot be reloaded is still better up).
-    private func openControlSocket() {
+    /// Opens the control socket (creating a missing last directory component).
+    private func openControlSocket() -> Bool {
         let path = ControlSocketLocation.resolve(configured: config.daemon.controlSocket, environment: environment)
         do {
             let server = try ControlServer(path: path, group: config.daemon.controlGroup, loop: loop, logger: logger)
             server.handler = self
             controlServer = server
             logger.info("control socket at \(path)", metadata: ["event": "control-open"])
+            return true
         } catch {
-            logger.critical("\(error)", metadata: ["event": "control-failed"])
+            logger.critical("cannot open the control socket: \(error)", metadata: ["event": "control-failed"])
+            return false
         }
     }
 }

@@ -1,0 +1,76 @@
+// Where graced starts and how it ends (issue "hostile", items 2 and 6): a control socket
+// that cannot be opened is a start error, a missing last directory is created; `graced
+// stop` returns only once what the workers left behind is gone too.
+
+import Foundation
+import Testing
+
+@Suite("start and stop")
+struct StartAndStopTests {
+    /// `/run/graced` outside systemd: the last directory component is created (0755).
+    @Test func missingControlSocketDirectoryIsCreated() throws {
+        let tmp = try TemporaryDirectory(prefix: "start")
+        let socket = tmp.path + "/run/graced.sock"
+        let port = freeTCPPort()
+        let config = try writeConfig(in: tmp.path, listeners: [("http", "127.0.0.1:\(port)")],
+                                     command: Binaries.workerCommand(), workerLines: CoreHarness.defaultWorkerLines)
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+            .replacingOccurrences(of: controlSocketPath(in: tmp.path), with: socket)
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let graced = try GracedProcess(config: config)
+        defer { graced.terminate() }
+        try graced.waitForLog(containing: "event=generation-ready")
+        var info = stat()
+        #expect(stat(tmp.path + "/run", &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o755, "mode \(String(info.st_mode & 0o777, radix: 8))")
+        let reload = runGraced(["reload", "--config", config])
+        #expect(reload.status == 0, "\(reload)")
+    }
+
+    /// Anything else that keeps the control socket from opening stops graced with exit 1
+    /// before a worker starts: without it, `graced reload` and `graced stop` could not work.
+    @Test func controlSocketThatCannotBeOpenedIsAStartError() throws {
+        let tmp = try TemporaryDirectory(prefix: "start")
+        let socket = tmp.path + "/no/such/dir/graced.sock"
+        let port = freeTCPPort()
+        let config = try writeConfig(in: tmp.path, listeners: [("http", "127.0.0.1:\(port)")],
+                                     command: Binaries.workerCommand(), workerLines: CoreHarness.defaultWorkerLines)
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+            .replacingOccurrences(of: controlSocketPath(in: tmp.path), with: socket)
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let graced = try GracedProcess(config: config)
+        defer { graced.terminate() }
+        let status = try graced.waitForExit(timeout: .seconds(20))
+        #expect(status == 1)
+        let log = graced.log()
+        #expect(log.contains("cannot open the control socket") && log.contains(tmp.path + "/no/such/dir"), "\(log)")
+        #expect(!log.contains("event=worker-started"), "a worker was started: \(log)")
+    }
+
+    /// A worker's child that ignores SIGTERM and keeps the listener: `graced stop` returns
+    /// only after it was killed (drain_timeout), so the port is free when stop returns.
+    @Test func stopWaitsForWhatTheWorkersLeftBehind() throws {
+        let fixture = try ReliabilityFixture(
+            command: Reliability.faultyWorkerCommand(["--fork-holder", "--holder-pid-file", "{dir}/holder.pid"]),
+            workerLines: ["drain_timeout = \"2s\""])
+        var holder: Int?
+        poll(timeout: .seconds(20), interval: .milliseconds(20)) {
+            holder = (try? String(contentsOfFile: fixture.directory.file("holder.pid"), encoding: .utf8))
+                .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            return holder != nil
+        }
+        let holderPID = try #require(holder, "the worker wrote no holder pid\n\(fixture.logTail())")
+        defer { if isAlive(pid: holderPID) { kill(pid_t(holderPID), SIGKILL) } }
+        let started = ContinuousClock.now
+        let stop = runGraced(["stop", "--control", fixture.controlPath], timeout: .seconds(30))
+        let took = ContinuousClock.now - started
+        #expect(stop.status == 0, "\(stop)")
+        // When `graced stop` returns, the holder is gone and the port refuses.
+        #expect(!isAlive(pid: holderPID), "the holder \(holderPID) outlived graced stop")
+        var refused = false
+        do { _ = try httpRequest(fixture.endpoint, timeout: .seconds(2)) } catch { refused = "\(error)".contains("refused") }
+        #expect(refused, "the port still answers after graced stop")
+        print("STOP leftovers: graced stop took \(took) with a holder ignoring SIGTERM (drain_timeout 2s)")
+        #expect(took >= .seconds(1), "stop returned before drain_timeout could have killed the holder: \(took)")
+    }
+}
