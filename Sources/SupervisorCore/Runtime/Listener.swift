@@ -5,7 +5,8 @@ import Glibc
 /// One listening socket graced holds. Workers get duplicates of `fd`; the socket itself
 /// lives as long as graced holds it, across any number of generations.
 public final class Listener {
-    public let name: String
+    /// Changes only when a reload gives the same address another name (the socket stays).
+    public internal(set) var name: String
     public let address: ListenerAddress
     public let fd: Int32
     public let origin: ListenerOrigin

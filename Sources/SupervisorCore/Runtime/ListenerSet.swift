@@ -22,6 +22,8 @@ public final class ListenerSet {
     var inherited: [String: (fd: Int32, origin: ListenerOrigin)] = [:]
     /// The set before a reload's ``reconcile(with:)``, until the reload commits or restores it.
     private var beforeReload: [Listener]?
+    /// Listeners a reload renamed, with their names before it, for ``restore()``.
+    private var namesBeforeReload: [(Listener, String)] = []
     /// The listeners each generation was given, in fd order.
     private var byGeneration: [Int: [Listener]] = [:]
 
@@ -34,6 +36,24 @@ public final class ListenerSet {
         for config in configs {
             if let existing = current.first(where: { $0.name == config.name && $0.address == config.address }) {
                 next.append(existing)
+                continue
+            }
+            // The same address under another name, re-added while its old generation
+            // drains, or retried after a failed reload: the socket graced still holds is
+            // the one to use (binding again would fail with EADDRINUSE).
+            if let reused = (current + retiredListeners).first(where: { candidate in
+                candidate.address == config.address && !next.contains { $0 === candidate }
+            }) {
+                if reused.name != config.name {
+                    namesBeforeReload.append((reused, reused.name))
+                    logger.info("listener \(reused.name) \(reused.address) is now named \(config.name) (same socket)", metadata: [
+                        "event": "listener-renamed", "listener": "\(config.name)",
+                    ])
+                    reused.name = config.name
+                }
+                reused.retired = false
+                retiredListeners.removeAll { $0 === reused }
+                next.append(reused)
                 continue
             }
             do throws(ListenerError) {
@@ -73,6 +93,7 @@ public final class ListenerSet {
     /// The reconciled set is final: a later ``restore()`` no longer goes back past it.
     func commit() {
         beforeReload = nil
+        namesBeforeReload = []
     }
 
     /// Gives `generation` the listeners as they are now (its workers get them as fds 3, 4, ...).
@@ -139,6 +160,8 @@ extension ListenerSet {
     func restore() {
         guard let previous = beforeReload else { return }
         beforeReload = nil
+        for (listener, name) in namesBeforeReload.reversed() { listener.name = name }
+        namesBeforeReload = []
         for listener in current where !previous.contains(where: { $0 === listener }) {
             listener.retired = true
             retiredListeners.append(listener)
