@@ -3,16 +3,6 @@ import Glibc
 #endif
 import CSystemd
 
-/// One datagram received on graced's notify socket.
-public struct NotifyDatagram: Sendable {
-    public var text: String
-    /// The sender's pid as the kernel vouches for it (SCM_CREDENTIALS); 0 if none.
-    public var senderPID: pid_t
-    public var senderUID: uid_t
-    /// fds passed along (SCM_RIGHTS); graced owns and must close them.
-    public var fds: [Int32]
-}
-
 /// The `NOTIFY_SOCKET` graced gives its workers: a datagram socket with SO_PASSCRED (every
 /// message carries the sender's pid and uid), bound to a file in a directory of its own.
 ///
@@ -129,17 +119,6 @@ public final class NotifySocket {
             }
             let text = buffer.withUnsafeBytes { String(decoding: $0.prefix(Int(n)), as: UTF8.self) }
             return .datagram(NotifyDatagram(text: text, senderPID: pid, senderUID: uid, fds: received))
-        }
-    }
-}
-
-/// `KEY=VALUE` lines of an sd_notify message, split on bytes as systemd does (a `\r\n`
-/// is not a line break to systemd, and must not hide the next line from graced either).
-public enum NotifyMessage {
-    public static func parse(_ text: String) -> [(key: String, value: String)] {
-        Array(text.utf8).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).compactMap { line in
-            guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else { return nil }
-            return (String(decoding: line[..<equals], as: UTF8.self), String(decoding: line[(equals + 1)...], as: UTF8.self))
         }
     }
 }
