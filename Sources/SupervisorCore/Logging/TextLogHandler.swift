@@ -10,11 +10,18 @@ import Logging
 public struct TextLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
-    private let fd: Int32
+    private let output: LogOutput
 
-    public init(label: String, fd: Int32 = 2, level: Logger.Level = .info) {
-        self.fd = fd
+    /// Logs to `output`: by default fd 2, never blocking (see ``LogOutput``).
+    public init(label: String, output: LogOutput = .standardError, level: Logger.Level = .info) {
+        self.output = output
         self.logLevel = level
+    }
+
+    /// Logs to `fd` (fd 2: the shared ``LogOutput/standardError``; any other fd gets its
+    /// own queue).
+    public init(label: String, fd: Int32, level: Logger.Level = .info) {
+        self.init(label: label, output: fd == 2 ? .standardError : LogOutput(fd: fd), level: level)
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -28,16 +35,27 @@ public struct TextLogHandler: LogHandler {
     ) {
         var fields = metadata
         if let explicit { fields.merge(explicit) { _, new in new } }
+        output.write(TextLogHandler.format(level: level, message: message.description, fields: fields))
+    }
+
+    /// One line: `TIME LEVEL message key=value ...\n`, escaped and quoted.
+    public static func format(level: Logger.Level, message: String, fields: Logger.Metadata) -> [UInt8] {
         var text = TextLogHandler.timestamp()
         text += " "
         text += TextLogHandler.levelName(level)
         text += " "
-        text += LogEscaping.quoteMessageIfNeeded(LogEscaping.escape(message.description))
+        text += LogEscaping.quoteMessageIfNeeded(LogEscaping.escape(message))
         for key in fields.keys.sorted() {
             text += " \(key)=\(LogEscaping.quoteIfNeeded(LogEscaping.escape(fields[key]!.description)))"
         }
         text += "\n"
-        FileDescriptor.writeAll(fd, Array(text.utf8))
+        return Array(text.utf8)
+    }
+
+    /// The line written once the reader has caught up after lines were dropped.
+    @Sendable static func dropReport(_ count: UInt64) -> [UInt8] {
+        format(level: .warning, message: "\(count) log line\(count == 1 ? "" : "s") dropped: nobody read graced's log fast enough",
+               fields: ["event": "log-lines-dropped", "dropped": "\(count)"])
     }
 
     static func levelName(_ level: Logger.Level) -> String {
