@@ -7,7 +7,8 @@ import Glibc
 /// A record is written at once when nothing is queued and the destination takes it;
 /// otherwise it waits in a bounded queue (``capacity`` bytes, 1 MiB by default). When
 /// the queue is full, new records are dropped and counted. Once the reader has caught
-/// up, one record says how many were dropped (``dropReport``).
+/// up, one record says how many were dropped (``dropReport``); a reader that stays
+/// slower than graced gets that record where the gap is, at most once a second.
 ///
 /// Queued records go out on the next record, on ``drainPending()`` (call it when
 /// ``pollFD`` is writable: see ``attach(to:)``) and at exit (``flush(timeout:)``, run
@@ -40,6 +41,7 @@ public final class LogOutput: @unchecked Sendable {
         var queuedBytes = 0
         var dropped: UInt64 = 0
         var droppedSinceReport: UInt64 = 0
+        var lastReport = MonotonicInstant(nanoseconds: 0)
         /// Called (outside the lock) when records start waiting.
         var onPending: ((LogOutput) -> Void)?
     }
@@ -94,6 +96,15 @@ public final class LogOutput: @unchecked Sendable {
             } else if s.queuedBytes + record.count > capacity {
                 count(drop: &s)
             } else {
+                // A reader slower than graced for good never lets the queue empty: the
+                // gap is then reported where it is, at most once a second.
+                if s.droppedSinceReport > 0, MonotonicInstant.now().since(s.lastReport) >= .seconds(1) {
+                    let report = dropReport(s.droppedSinceReport)
+                    s.droppedSinceReport = 0
+                    s.lastReport = .now()
+                    s.queue.append(report)
+                    s.queuedBytes += report.count
+                }
                 s.queue.append(record)
                 s.queuedBytes += record.count
             }
@@ -165,6 +176,7 @@ public final class LogOutput: @unchecked Sendable {
         switch report.withUnsafeBytes({ destination.write($0) }) {
         case .wrote(let n):
             s.droppedSinceReport = 0
+            s.lastReport = .now()
             if n < report.count {
                 s.queue.append(report)
                 s.headOffset = n
@@ -173,6 +185,7 @@ public final class LogOutput: @unchecked Sendable {
         case .wouldBlock:
             // Queued (even over capacity: one line), so that it goes out without another record.
             s.droppedSinceReport = 0
+            s.lastReport = .now()
             s.queue.append(report)
             s.queuedBytes += report.count
         case .failed:
