@@ -48,6 +48,7 @@ import Testing
         for i in 0..<20_000 { output.write(line(i)) }   // 2.2 MB into a 4 KiB pipe and a 64 KiB queue
         let elapsed = MonotonicInstant.now().since(start)
         #expect(elapsed < .seconds(2), "writing took \(elapsed) in mode \(output.mode)")
+        print("LOGOUTPUT \(output.mode): 20,000 lines into a stalled reader in \(elapsed.milliseconds) ms, \(output.droppedRecords) dropped")
         #expect(output.hasPending)
         #expect(output.droppedRecords > 15_000, "\(output.droppedRecords)")
         #expect(fcntl(writerFD, F_GETFL) & O_NONBLOCK == 0, "the shared open file description became non-blocking")
@@ -110,6 +111,37 @@ import Testing
             return
         }
         try exercise(destination, reader: pair[0], writerFD: pair[1])
+    }
+
+    @Test func aTerminalNobodyReadsDoesNotBlock() throws {
+        // posix_openpt & co. are hidden from Swift: /dev/ptmx with TIOCSPTLCK and TIOCGPTN
+        // (_IOW('T', 0x31, int), _IOR('T', 0x30, unsigned int)).
+        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        try #require(master >= 0)
+        defer { close(master) }
+        var unlock: Int32 = 0
+        var number: UInt32 = 0
+        try #require(ioctl(master, 0x4004_5431, &unlock) == 0 && ioctl(master, 0x8004_5430, &number) == 0)
+        let terminal = open("/dev/pts/\(number)", O_WRONLY | O_NOCTTY | O_CLOEXEC)
+        try #require(terminal >= 0)
+        defer { close(terminal) }
+        let destination = LogDestination.stream(fd: terminal)
+        defer { destination.close() }
+        guard case .nonBlocking = destination else {
+            Issue.record("expected a private description, got \(destination.kind)")
+            return
+        }
+        let output = LogOutput(destination: destination, capacity: 64 * 1024, dropReport: TextLogHandler.dropReport)
+        let start = MonotonicInstant.now()
+        for i in 0..<5000 { output.write(line(i)) }
+        #expect(MonotonicInstant.now().since(start) < .seconds(2))
+        #expect(output.droppedRecords > 0)
+        #expect(fcntl(terminal, F_GETFL) & O_NONBLOCK == 0, "the terminal's own description became non-blocking")
+        // The poll fallback on a terminal: same, 256 bytes at a time.
+        let polled = LogOutput(destination: .polled(terminal, chunk: 256), capacity: 64 * 1024, dropReport: TextLogHandler.dropReport)
+        for i in 0..<5000 { polled.write(line(i)) }
+        #expect(polled.droppedRecords > 0)
+        print("LOGOUTPUT terminal: \(output.mode) dropped \(output.droppedRecords) of 5,000; poll fallback dropped \(polled.droppedRecords)")
     }
 
     @Test func aRegularFileIsWrittenPlainly() throws {
