@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -104,6 +105,11 @@ static void run_child(const graced_spawn_request *r, int report_fd) {
     if (close_from(floor, report_fd) != 0) child_fail(report_fd, GRACED_SPAWN_FDS);
 
     if (r->directory != NULL && chdir(r->directory) != 0) child_fail(report_fd, GRACED_SPAWN_CHDIR);
+
+    // Not in signal-safety(7)'s list, but glibc's setrlimit is the bare prlimit64 system
+    // call (no lock, no allocation), as in systemd's own fork/exec path.
+    if (r->set_nofile && setrlimit(RLIMIT_NOFILE, &r->nofile) != 0)
+        child_fail(report_fd, GRACED_SPAWN_RLIMIT);
 
     if (r->change_ids) {
         if (setgroups((size_t)r->ngroups, r->groups) != 0) child_fail(report_fd, GRACED_SPAWN_SETGROUPS);

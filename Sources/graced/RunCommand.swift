@@ -47,6 +47,8 @@ struct Run: ParsableCommand {
             return TextLogHandler(label: label, level: level)
         }
         let logger = Logger(label: "graced")
+        // Soft RLIMIT_NOFILE up to the hard limit for graced; workers get the original back.
+        ResourceLimits.raiseFileLimit()
         let supervisor: Supervisor
         do {
             supervisor = try Supervisor(config: config, logger: logger, environment: environment)

@@ -13,6 +13,7 @@
 #include <sys/signalfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
@@ -47,6 +48,10 @@ typedef struct graced_spawn_request {
     int parent_death_signal;
     /// graced's pid, to detect that graced died before the signal was armed.
     pid_t parent_pid;
+    /// Non-zero: set RLIMIT_NOFILE to `nofile` (graced raised its own soft limit; the
+    /// worker gets the one graced started with, as systemd does).
+    int set_nofile;
+    struct rlimit nofile;
 } graced_spawn_request;
 
 /// Which step of the child failed, reported with its errno.
@@ -64,6 +69,7 @@ typedef enum graced_spawn_step {
     GRACED_SPAWN_SETUID,
     GRACED_SPAWN_PDEATHSIG,
     GRACED_SPAWN_EXEC,
+    GRACED_SPAWN_RLIMIT,
 } graced_spawn_step;
 
 /// fork + exec as systemd does for socket activation. Returns the child's pid once the

@@ -1,18 +1,20 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSystemd
 import Logging
 
-/// Logs to the systemd journal through `sd_journal_sendv`, with structured fields:
+/// Logs to the systemd journal (its native protocol, as `sd_journal_sendv` speaks it,
+/// through a non-blocking socket: see ``LogOutput``), with structured fields:
 /// `GRACED_EVENT`, `GRACED_GENERATION`, `WORKER_PID`, `LISTENER`, and any other
 /// metadata key as `GRACED_<KEY>`. Fields travel separately, so a worker's output
 /// cannot forge another field.
 public struct JournalLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
+    private let output: LogOutput
 
-    public init(label: String, level: Logger.Level = .info) {
+    public init(label: String, output: LogOutput = .journal, level: Logger.Level = .info) {
+        self.output = output
         self.logLevel = level
     }
 
@@ -42,23 +44,37 @@ public struct JournalLogHandler: LogHandler {
         for (key, value) in fields {
             entries.append("\(JournalLogHandler.fieldName(key))=\(value)")
         }
-        JournalLogHandler.send(entries)
+        output.write(JournalLogHandler.encode(entries))
     }
 
-    static func send(_ entries: [String]) {
-        let total = entries.reduce(0) { $0 + $1.utf8.count }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 1)
-        defer { buffer.deallocate() }
-        var vectors: [iovec] = []
-        vectors.reserveCapacity(entries.count)
-        var offset = 0
+    /// One datagram of journald's native protocol: `KEY=value\n` per field, or, for a
+    /// value with a newline, `KEY\n`, its length as 64-bit little endian, the value, `\n`.
+    public static func encode(_ entries: [String]) -> [UInt8] {
+        var datagram: [UInt8] = []
+        datagram.reserveCapacity(entries.reduce(0) { $0 + $1.utf8.count + 10 })
         for entry in entries {
             let bytes = Array(entry.utf8)
-            bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + bytes.count)]).copyMemory(from: $0) }
-            vectors.append(iovec(iov_base: buffer.baseAddress! + offset, iov_len: bytes.count))
-            offset += bytes.count
+            guard let equals = bytes.firstIndex(of: UInt8(ascii: "=")), equals > 0 else { continue }
+            if bytes.contains(UInt8(ascii: "\n")) {
+                datagram += bytes[..<equals]
+                datagram.append(UInt8(ascii: "\n"))
+                var length = UInt64(bytes.count - equals - 1).littleEndian
+                withUnsafeBytes(of: &length) { datagram += $0 }
+                datagram += bytes[(equals + 1)...]
+            } else {
+                datagram += bytes
+            }
+            datagram.append(UInt8(ascii: "\n"))
         }
-        _ = sd_journal_sendv(vectors, Int32(vectors.count))
+        return datagram
+    }
+
+    /// The entry written once journald has caught up after entries were dropped.
+    @Sendable static func dropReport(_ count: UInt64) -> [UInt8] {
+        encode([
+            "MESSAGE=\(count) log entr\(count == 1 ? "y" : "ies") dropped: journald did not take them fast enough",
+            "PRIORITY=4", "SYSLOG_IDENTIFIER=graced", "GRACED_EVENT=log-lines-dropped", "GRACED_DROPPED=\(count)",
+        ])
     }
 
     /// syslog priorities, as journald stores them.

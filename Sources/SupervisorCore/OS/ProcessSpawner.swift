@@ -22,6 +22,9 @@ struct SpawnRequest {
     var directory: String?
     var credentials: WorkerCredentials?
     var parentDeathSignal: Signal?
+    /// RLIMIT_NOFILE for the child: by default the limit graced started with, once
+    /// ``ResourceLimits/raiseFileLimit()`` raised graced's own (nil: inherit graced's).
+    var fileLimit: rlimit? = ResourceLimits.workerFileLimit
 }
 
 /// A spawn that failed before or at exec, with the step that failed.
@@ -84,6 +87,10 @@ enum ProcessSpawner {
                 }
                 c.parent_death_signal = request.parentDeathSignal?.number ?? 0
                 c.parent_pid = getpid()
+                if let limit = request.fileLimit {
+                    c.set_nofile = 1
+                    c.nofile = limit
+                }
                 return graced_spawn(&c, &errorNumber, &failedStep)
             }
         }
@@ -106,6 +113,7 @@ enum ProcessSpawner {
         case GRACED_SPAWN_SETGID: return "setgid"
         case GRACED_SPAWN_SETUID: return "setuid"
         case GRACED_SPAWN_PDEATHSIG: return "prctl(PR_SET_PDEATHSIG)"
+        case GRACED_SPAWN_RLIMIT: return "setrlimit(RLIMIT_NOFILE)"
         default: return "exec"
         }
     }
