@@ -148,7 +148,7 @@ public struct GenerationTable: Sendable {
 
     // MARK: - Exits
 
-    public mutating func workerExited(pid: Int32, status: ExitStatus, lastOutput: [String], leftovers hasLeftovers: Bool,
+    public mutating func workerExited(pid: Int32, status: ExitStatus, lastOutput: [String], errorLine: String? = nil, leftovers hasLeftovers: Bool,
                                       _ context: Context, into out: inout Output) {
         guard let worker = workers.removeValue(forKey: pid) else { return }
         guard var generation = generations[worker.generation] else { return }
@@ -173,7 +173,8 @@ public struct GenerationTable: Sendable {
         case .starting:
             generations[generation.number] = generation
             let settling = worker.state == .ready
-            let reason = "worker #\(worker.slot) of generation \(generation.number) (pid \(pid)) \(status) \(settling ? "during ready_settle" : "before it was ready")"
+            var reason = "worker #\(worker.slot) of generation \(generation.number) (pid \(pid)) \(status) \(settling ? "during ready_settle" : "before it was ready")"
+            if let errorLine { reason += ": \(errorLine)" }
             fields["event"] = "worker-failed"
             if let last = Self.lastOutputField(lastOutput) { fields["last_output"] = last }
             out.log(.error, reason, fields)
@@ -185,6 +186,7 @@ public struct GenerationTable: Sendable {
             } else {
                 fields["event"] = "worker-died"
                 if let last = Self.lastOutputField(lastOutput) { fields["last_output"] = last }
+                if let errorLine { fields["error_line"] = errorLine }
                 out.log(.error, "worker \(pid) \(status) unexpectedly after \(uptime.shortDescription)", fields)
                 if worker.state == .starting { countFailedStart(generation.number, into: &out) }
                 let restart: Bool

@@ -15,9 +15,10 @@ public enum SupervisorEvent: Equatable, Sendable {
     case workerReady(pid: Int32, how: String)
     /// `STATUS=` from a worker.
     case workerStatus(pid: Int32, text: String)
-    /// A worker was reaped. `lastOutput` are its last lines; `leftovers` says whether
-    /// processes of its process group still run.
-    case workerExited(pid: Int32, status: ExitStatus, lastOutput: [String], leftovers: Bool)
+    /// A worker was reaped. `lastOutput` are its last lines, `errorLine` the line that
+    /// best says why it failed (the first exception or error line it printed), and
+    /// `leftovers` whether processes of its process group still run.
+    case workerExited(pid: Int32, status: ExitStatus, lastOutput: [String], errorLine: String? = nil, leftovers: Bool)
     /// Answer to ``SupervisorEffect/pollLeftovers(_:)``: of the groups `asked` about, `gone` no longer exist.
     case leftoversPolled(asked: [Int32], gone: [Int32])
     /// Answer to ``SupervisorEffect/watchStopAccepting(generation:)``: no process of the

@@ -59,9 +59,9 @@ public struct SupervisorState: Sendable {
         case .workerStatus(let pid, let text):
             table.workerStatus(pid: pid, text: text)
 
-        case .workerExited(let pid, let status, let lastOutput, let leftovers):
+        case .workerExited(let pid, let status, let lastOutput, let errorLine, let leftovers):
             let servingBefore = table.workers[pid].map { table.generations[$0.generation]?.state == .serving } ?? false
-            table.workerExited(pid: pid, status: status, lastOutput: lastOutput, leftovers: leftovers, tableContext(now), into: &out)
+            table.workerExited(pid: pid, status: status, lastOutput: lastOutput, errorLine: errorLine, leftovers: leftovers, tableContext(now), into: &out)
             if servingBefore {
                 out.effects.append(.serviceManager(.status(statusSummary)))
                 if stop.isRunning { out.effects.append(.startTimer(.servingCheck, Self.servingCheckDelay)) }

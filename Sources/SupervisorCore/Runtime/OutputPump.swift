@@ -13,6 +13,9 @@ final class OutputPump {
         var slot: Int
         var expectedShutdownMessages: [String]
         var recent = RecentLines(capacity: 20)
+        /// The first line that looked like an exception: Ruby and Node print it before
+        /// more frames than ``recent`` keeps.
+        var firstException: String?
     }
 
     private let loop: EventLoop
@@ -54,6 +57,12 @@ final class OutputPump {
         sources[pid]?.recent.lines ?? []
     }
 
+    /// The line that best says why the worker failed, if it printed one.
+    func errorLine(of pid: Int32) -> String? {
+        guard let source = sources[pid] else { return nil }
+        return source.firstException ?? FailureLine.first(in: source.recent.lines)
+    }
+
     /// The worker was reaped; its pipes close at end of file (descendants may still write).
     func forget(pid: Int32) {
         if !streams.values.contains(where: { $0.pid == pid }) { sources.removeValue(forKey: pid) }
@@ -80,6 +89,9 @@ final class OutputPump {
 
     private func log(_ line: String, from stream: OutputStream) {
         sources[stream.pid]?.recent.append(line)
+        if sources[stream.pid]?.firstException == nil, FailureLine.looksLikeException(line) {
+            sources[stream.pid]?.firstException = line
+        }
         let source = sources[stream.pid]
         var metadata: Logger.Metadata = ["pid": "\(stream.pid)", "stream": "\(stream.name)"]
         if let source {
@@ -94,6 +106,8 @@ final class OutputPump {
             return
         }
         metadata["event"] = "worker-output"
-        logger.info("\(line)", metadata: metadata)
+        // The level the worker gave the line (`ERROR:`, `[E]`, `level=error`, `<3>`), else info.
+        let (level, message) = WorkerLineLevel.classify(line)
+        logger.log(level: level ?? .info, "\(message)", metadata: metadata)
     }
 }

@@ -93,6 +93,8 @@ public final class Supervisor {
         do {
             try loop.register(fd: signals.fd) { [unowned self] _ in handleSignals() }
             try loop.register(fd: notifySocket.fd) { [unowned self] _ in handleNotifyMessages() }
+            // Log lines that could not be written at once go out when the log fd has room.
+            LogOutput.attachAll(to: loop)
         } catch {
             logger.error("cannot watch signals or the notify socket: \(error)")
             return 1
@@ -199,7 +201,7 @@ public final class Supervisor {
             // Its last lines first, so that a failure report can quote them.
             output.flush(pid: pid)
             send(.workerExited(pid: pid, status: status, lastOutput: output.recentLines(of: pid),
-                               leftovers: ProcessSignaller.groupExists(leader: pid)))
+                               errorLine: output.errorLine(of: pid), leftovers: ProcessSignaller.groupExists(leader: pid)))
             output.forget(pid: pid)
         }
     }
