@@ -2,23 +2,49 @@
 import Glibc
 #endif
 
-/// Counts the client connections a process still holds: its socket inodes matched
-/// against the established TCP sockets in /proc/net/tcp and tcp6.
+/// Counts the client connections processes still hold: their socket inodes matched
+/// against the established TCP sockets of /proc/net/tcp and tcp6.
+///
+/// The tables list every socket of the network namespace (tens of thousands on a busy
+/// host), so they are read once per question, whatever the number of processes.
 enum ConnectionCounter {
-    static func established(pid: pid_t) -> Int? {
-        let inodes = socketInodes(pid: pid)
-        guard !inodes.isEmpty else { return 0 }
-        var count = 0
+    static func established(pids: [pid_t]) -> [pid_t: Int] {
+        guard !pids.isEmpty else { return [:] }
+        let established = establishedInodes(netOf: pids[0])
+        var result: [pid_t: Int] = [:]
+        for pid in pids {
+            result[pid] = socketInodes(pid: pid).intersection(established).count
+        }
+        return result
+    }
+
+    /// Inodes of the ESTABLISHED TCP sockets in the network namespace of `pid`.
+    private static func establishedInodes(netOf pid: pid_t) -> Set<UInt64> {
+        var inodes = Set<UInt64>()
         for table in ["/proc/\(pid)/net/tcp", "/proc/\(pid)/net/tcp6"] {
-            guard let text = ProcessTree.readSmallFile(table) else { continue }
+            guard let text = readFile(table) else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
                 // sl local rem st tx:rx tr:tm retrnsmt uid timeout inode; st 01 = ESTABLISHED
                 guard fields.count > 9, fields[3] == "01", let inode = UInt64(fields[9]) else { continue }
-                if inodes.contains(inode) { count += 1 }
+                inodes.insert(inode)
             }
         }
-        return count
+        return inodes
+    }
+
+    private static func readFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { FileDescriptor.close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = retryingOnInterrupt { read(fd, &chunk, chunk.count) }
+            if n <= 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     private static func socketInodes(pid: pid_t) -> Set<UInt64> {

@@ -9,13 +9,16 @@ enum StatusReport {
             SupervisorStatus.ListenerInfo(name: $0.name, address: $0.address.description, fd: $0.fd, origin: $0.origin.rawValue, inode: $0.inode)
         }
         let table = state.table
+        // One read of the TCP tables for all draining workers.
+        let drainingPIDs = table.workers.values.filter(\.isDraining).map(\.pid)
+        let connectionCounts = ConnectionCounter.established(pids: drainingPIDs)
         let generationInfo = table.ordered.map { generation in
             let workers = generation.live.compactMap { table.workers[$0] }.sorted { ($0.slot, $0.pid) < ($1.slot, $1.pid) }.map { worker in
                 var draining: Double?
                 var connections: Int?
                 if case .draining(let since) = worker.state {
                     draining = now.since(since).seconds
-                    connections = ConnectionCounter.established(pid: worker.pid)
+                    connections = connectionCounts[worker.pid]
                 }
                 return SupervisorStatus.WorkerInfo(
                     pid: worker.pid, index: worker.slot, state: worker.state.name,
