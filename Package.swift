@@ -21,6 +21,8 @@ let package = Package(
             name: "CSystemd",
             linkerSettings: [.linkedLibrary("systemd")]
         ),
+        // TOML 1.0 with source positions; the Swift standard library only.
+        .target(name: "TOML"),
         .target(
             name: "SupervisorCore",
             dependencies: [
@@ -39,6 +41,10 @@ let package = Package(
         .testTarget(
             name: "SupervisorCoreTests",
             dependencies: ["SupervisorCore"]
+        ),
+        .testTarget(
+            name: "TOMLTests",
+            dependencies: ["TOML"]
         ),
         .testTarget(
             name: "IntegrationTests",
