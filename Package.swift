@@ -11,7 +11,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // libsystemd (sd_notify, sd_listen_fds_with_names, sd_journal_sendv) and the
@@ -27,8 +26,8 @@ let package = Package(
             name: "SupervisorCore",
             dependencies: [
                 "CSystemd",
+                "TOML",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
         .executableTarget(
@@ -40,7 +39,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SupervisorCoreTests",
-            dependencies: ["SupervisorCore"]
+            dependencies: ["SupervisorCore", "TOML"]
         ),
         .testTarget(
             name: "TOMLTests",

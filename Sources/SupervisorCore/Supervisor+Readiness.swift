@@ -8,7 +8,9 @@ extension Supervisor {
     func beginReadiness(of worker: Worker, in generation: Generation) {
         let config = generation.config
         switch config.ready {
-        case .notify:
+        case .notify, .accepting:
+            // "accepting" (watching /proc) is implemented on its own branch; until it is
+            // merged, only READY=1 marks such a worker ready.
             break
         case .delay:
             worker.readinessTimer = loop.schedule(after: config.readyDelay) { [unowned self] in

@@ -46,6 +46,18 @@ enum Byte {
         isBareKey(byte) || byte == plus || byte == dot || byte == colon
     }
 
+    /// Whether a value may begin with `byte` (a quote, a bracket, a brace, a digit, a sign,
+    /// or the first letter of true, false, inf or nan).
+    static func canStartValue(_ byte: UInt8) -> Bool {
+        switch byte {
+        case quote, apostrophe, openBracket, openBrace, plus, minus, UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "i"), UInt8(ascii: "n"):
+            return true
+        default:
+            return false
+        }
+    }
+
     static func hexValue(_ byte: UInt8) -> UInt8? {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")

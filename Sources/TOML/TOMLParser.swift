@@ -388,10 +388,22 @@ struct TOMLParser {
             return try parseInlineTable(depth: depth)
         case UInt8(ascii: "0")...UInt8(ascii: "9"), Byte.plus, Byte.minus, UInt8(ascii: "i"), UInt8(ascii: "n"):
             return try parseNumberOrDate()
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"):
+            throw unquotedWord()
         default:
             if let key { throw error("expected a value after '\(key) =', found \(found())") }
             throw error("expected a value, found \(found())")
         }
+    }
+
+    /// A bare word where a value belongs (`ready = notify`): most likely a string without
+    /// its quotes.
+    private mutating func unquotedWord() -> TOMLError {
+        let position = here()
+        var end = index
+        while end < bytes.count, Byte.isBareKey(bytes[end]) || bytes[end] == Byte.dot { end += 1 }
+        let word = String(decoding: bytes[index..<end], as: UTF8.self)
+        return TOMLError(position: position, message: "invalid value '\(word)': a string must be quoted, e.g. \"\(word)\"")
     }
 
     private mutating func checkDepth(_ depth: Int) throws(TOMLError) {
@@ -410,6 +422,9 @@ struct TOMLParser {
             if peek() == Byte.closeBracket {
                 index += 1
                 return .array(elements)
+            }
+            if index < bytes.count, !Byte.canStartValue(bytes[index]) {
+                throw error("expected a value or ']' in the array that starts at line \(start.line), column \(start.column), found \(found())")
             }
             let position = here()
             let value = try parseValue(depth: depth + 1, after: nil)
@@ -659,6 +674,12 @@ struct TOMLParser {
                 let time = try TOMLScalars.time(token, &cursor, text: text)
                 guard cursor == token.count else { throw TOMLScalarError("invalid time '\(text)': expected HH:MM:SS[.fraction]") }
                 return .localTime(time)
+            }
+            if let first = token.first, first >= UInt8(ascii: "a"), first <= UInt8(ascii: "z"),
+                text != "inf", text != "nan"
+            {
+                index = start
+                throw TOMLScalarError(unquotedWord().message)
             }
             return try TOMLScalars.number(token, text: text)
         } catch {
