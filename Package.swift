@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "graced", targets: ["graced"]),
         .library(name: "SupervisorCore", targets: ["SupervisorCore"]),
+        .library(name: "TOML", targets: ["TOML"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
