@@ -52,10 +52,10 @@ struct TOMLParser {
                 try newline()
             case Byte.openBracket:
                 current = try parseHeader(root: root)
-                try endOfLine(after: "the table header")
+                try endOfLine(afterValueOf: nil)
             default:
-                let key = try parseKeyValue(into: current)
-                try endOfLine(after: "the value of '\(key)'")
+                let keys = try parseKeyValue(into: current)
+                try endOfLine(afterValueOf: keys)
             }
         }
         return root.build()
@@ -154,13 +154,15 @@ struct TOMLParser {
         }
     }
 
-    /// After a statement: only whitespace and a comment may follow on its line.
-    private mutating func endOfLine(after what: String) throws(TOMLError) {
+    /// After a statement (a key/value pair, or a header when `keys` is nil): only whitespace
+    /// and a comment may follow on its line.
+    private mutating func endOfLine(afterValueOf keys: [KeyPart]?) throws(TOMLError) {
         skipWhitespace()
         guard index < bytes.count else { return }
         if bytes[index] == Byte.hash { try skipComment() }
         guard index < bytes.count else { return }
         guard bytes[index] == Byte.lineFeed || bytes[index] == Byte.carriageReturn else {
+            let what = keys.map { "the value of '\(Self.display($0))'" } ?? "the table header"
             throw error("expected the end of the line after \(what), found \(found())")
         }
         try newline()
@@ -317,10 +319,10 @@ struct TOMLParser {
 
     // MARK: Key/value pairs
 
-    /// `key = value` into `table`; returns the key as written, for messages.
-    private mutating func parseKeyValue(into table: TOMLTableBuilder) throws(TOMLError) -> String {
+    /// `key = value` into `table`; returns the key, for messages.
+    private mutating func parseKeyValue(into table: TOMLTableBuilder) throws(TOMLError) -> [KeyPart] {
         let keys = try parseKey()
-        let path = Self.display(keys)
+        var path: String { Self.display(keys) }
         guard peek() == Byte.equals else {
             throw error("expected '=' after key '\(path)', found \(found())")
         }
@@ -358,14 +360,16 @@ struct TOMLParser {
             throw TOMLError(position: last.position, message: "duplicate key '\(path)' (first defined at line \(entry.keyPosition.line), column \(entry.keyPosition.column))")
         }
         let position = here()
-        let value = try parseValue(depth: target.depth + 1, after: path)
+        let value = try parseValue(depth: target.depth + 1, after: keys)
         target.add(last.name, at: last.position, .value(TOMLNode(value, at: position)))
-        return path
+        return keys
     }
 
     // MARK: Values
 
-    private mutating func parseValue(depth: Int, after key: String?) throws(TOMLError) -> TOMLValue {
+    /// A value; `keys` (nil in an array) names it in messages.
+    private mutating func parseValue(depth: Int, after keys: [KeyPart]?) throws(TOMLError) -> TOMLValue {
+        var key: String? { keys.map { Self.display($0) } }
         guard index < bytes.count else {
             throw error(key.map { "expected a value after '\($0) =', found the end of the file" } ?? "expected a value, found the end of the file")
         }
@@ -664,7 +668,7 @@ struct TOMLParser {
             while index < bytes.count, Byte.isTokenPart(bytes[index]) { index += 1 }
         }
         let token = Array(bytes[start..<index])
-        let text = String(decoding: token, as: UTF8.self)
+        var text: String { String(decoding: token, as: UTF8.self) }
         do throws(TOMLScalarError) {
             if token.count >= 5, token[0...3].allSatisfy(Byte.isDigit), token[4] == Byte.minus {
                 return try TOMLScalars.dateTime(token, text: text)

@@ -2,7 +2,8 @@
 enum TOMLScalars {
     // MARK: Numbers
 
-    static func number(_ token: [UInt8], text: String) throws(TOMLScalarError) -> TOMLValue {
+    static func number(_ token: [UInt8], text makeText: @autoclosure () -> String) throws(TOMLScalarError) -> TOMLValue {
+        var text: String { makeText() }
         var cursor = 0
         var negative = false
         let signed = token.first == Byte.plus || token.first == Byte.minus
@@ -49,8 +50,8 @@ enum TOMLScalars {
             throw TOMLScalarError("invalid number '\(text)': leading zeros are not allowed")
         }
         var isFloat = false
-        var floatText = negative ? "-" : ""
-        floatText += String(decoding: integerDigits, as: UTF8.self)
+        // The float without underscores, for Double(_:); only filled in for a float.
+        var floatBytes: [UInt8] = []
         if cursor < token.count, token[cursor] == Byte.dot {
             isFloat = true
             cursor += 1
@@ -58,25 +59,28 @@ enum TOMLScalars {
             guard !fraction.isEmpty else {
                 throw TOMLScalarError("invalid float '\(text)': a digit must follow the decimal point")
             }
-            floatText += "." + String(decoding: fraction, as: UTF8.self)
+            floatBytes = (negative ? [Byte.minus] : []) + integerDigits + [Byte.dot] + fraction
         }
         if cursor < token.count, token[cursor] == UInt8(ascii: "e") || token[cursor] == UInt8(ascii: "E") {
+            if !isFloat { floatBytes = (negative ? [Byte.minus] : []) + integerDigits }
             isFloat = true
             cursor += 1
-            floatText += "e"
+            floatBytes.append(UInt8(ascii: "e"))
             if cursor < token.count, token[cursor] == Byte.plus || token[cursor] == Byte.minus {
-                floatText += token[cursor] == Byte.minus ? "-" : "+"
+                floatBytes.append(token[cursor])
                 cursor += 1
             }
             let exponent = try digitRun(token, &cursor, text: text, Byte.isDigit)
             guard !exponent.isEmpty else { throw TOMLScalarError("invalid float '\(text)': the exponent has no digits") }
-            floatText += String(decoding: exponent, as: UTF8.self)
+            floatBytes += exponent
         }
         guard cursor == token.count else {
             throw TOMLScalarError("invalid \(isFloat ? "float" : "number") '\(text)'")
         }
         if isFloat {
-            guard let value = Double(floatText) else { throw TOMLScalarError("invalid float '\(text)'") }
+            guard let value = Double(String(decoding: floatBytes, as: UTF8.self)) else {
+                throw TOMLScalarError("invalid float '\(text)'")
+            }
             return .float(value)
         }
         // Accumulated negatively, so that Int64.min is accepted.
@@ -106,8 +110,9 @@ enum TOMLScalars {
     /// Digits accepted by `isDigit`, each `_` between two of them; returns the digits
     /// without underscores and leaves `cursor` after the run.
     private static func digitRun(
-        _ token: [UInt8], _ cursor: inout Int, text: String, _ isDigit: (UInt8) -> Bool
+        _ token: [UInt8], _ cursor: inout Int, text makeText: @autoclosure () -> String, _ isDigit: (UInt8) -> Bool
     ) throws(TOMLScalarError) -> [UInt8] {
+        var text: String { makeText() }
         var digits: [UInt8] = []
         while cursor < token.count {
             let byte = token[cursor]

@@ -52,6 +52,15 @@ public struct TOMLTable: Equatable, Sendable {
         self.headerPosition = headerPosition
     }
 
+    /// A table from entries whose keys are unique, with `indices` mapping each key to its
+    /// entry (the parser builds both as it goes, so nothing is hashed twice).
+    init(entries: [Entry], indices: [String: Int], origin: Origin, headerPosition: TOMLPosition?) {
+        self.entries = entries
+        self.indices = indices
+        self.origin = origin
+        self.headerPosition = headerPosition
+    }
+
     /// The keys, in the order they were first written.
     public var keys: [String] { entries.map(\.key) }
 

@@ -25,8 +25,9 @@ final class TOMLTableBuilder {
         var item: Item
     }
 
-    private(set) var order: [String] = []
-    private(set) var entries: [String: Entry] = [:]
+    private var keys: [String] = []
+    private var entries: [Entry] = []
+    private var indices: [String: Int] = [:]
     var origin: TOMLTable.Origin
     var headerPosition: TOMLPosition?
     /// See ``TOMLNode/position``.
@@ -44,30 +45,34 @@ final class TOMLTableBuilder {
     }
 
     subscript(key: String) -> Entry? {
-        entries[key]
+        guard let index = indices[key] else { return nil }
+        return entries[index]
     }
 
     /// Adds a new key (the caller has checked that it is new).
     func add(_ key: String, at keyPosition: TOMLPosition, _ item: Item) {
-        order.append(key)
-        entries[key] = Entry(keyPosition: keyPosition, item: item)
+        indices[key] = entries.count
+        keys.append(key)
+        entries.append(Entry(keyPosition: keyPosition, item: item))
     }
 
     /// The immutable table. Recursion is bounded by the depth limit the parser enforced.
     func build() -> TOMLTable {
-        var table = TOMLTable(origin: origin, headerPosition: headerPosition)
-        for key in order {
-            let entry = entries[key]!
+        var built: [TOMLTable.Entry] = []
+        built.reserveCapacity(entries.count)
+        for (key, entry) in zip(keys, entries) {
+            let node: TOMLNode
             switch entry.item {
-            case .value(let node):
-                table.set(key, node, keyPosition: entry.keyPosition)
+            case .value(let value):
+                node = value
             case .table(let child):
-                table.set(key, TOMLNode(.table(child.build()), at: child.position), keyPosition: entry.keyPosition)
+                node = TOMLNode(.table(child.build()), at: child.position)
             case .arrayOfTables(let array):
                 let elements = array.elements.map { TOMLNode(.table($0.build()), at: $0.position) }
-                table.set(key, TOMLNode(.array(elements), at: array.position), keyPosition: entry.keyPosition)
+                node = TOMLNode(.array(elements), at: array.position)
             }
+            built.append(TOMLTable.Entry(key: key, keyPosition: entry.keyPosition, node: node))
         }
-        return table
+        return TOMLTable(entries: built, indices: indices, origin: origin, headerPosition: headerPosition)
     }
 }
