@@ -7,11 +7,11 @@ let package = Package(
     products: [
         .executable(name: "graced", targets: ["graced"]),
         .library(name: "SupervisorCore", targets: ["SupervisorCore"]),
+        .library(name: "TOML", targets: ["TOML"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // libsystemd (sd_notify, sd_listen_fds_with_names, sd_journal_sendv) and the
@@ -21,12 +21,14 @@ let package = Package(
             name: "CSystemd",
             linkerSettings: [.linkedLibrary("systemd")]
         ),
+        // TOML 1.0 with source positions; the Swift standard library only.
+        .target(name: "TOML"),
         .target(
             name: "SupervisorCore",
             dependencies: [
                 "CSystemd",
+                "TOML",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
         .executableTarget(
@@ -38,7 +40,11 @@ let package = Package(
         ),
         .testTarget(
             name: "SupervisorCoreTests",
-            dependencies: ["SupervisorCore"]
+            dependencies: ["SupervisorCore", "TOML"]
+        ),
+        .testTarget(
+            name: "TOMLTests",
+            dependencies: ["TOML"]
         ),
         .testTarget(
             name: "IntegrationTests",

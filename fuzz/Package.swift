@@ -13,10 +13,10 @@ import PackageDescription
 let rootIdentity = Context.packageDirectory
     .split(separator: "/").dropLast().last.map { String($0).lowercased() } ?? "graced"
 
-func fuzzTarget(_ name: String) -> Target {
+func fuzzTarget(_ name: String, also: [Target.Dependency] = []) -> Target {
     .executableTarget(
         name: name,
-        dependencies: ["CFuzzDriver", .product(name: "SupervisorCore", package: rootIdentity)],
+        dependencies: ["CFuzzDriver", .product(name: "SupervisorCore", package: rootIdentity)] + also,
         path: "Sources/\(name)",
         swiftSettings: [.unsafeFlags(["-parse-as-library"])]
     )
@@ -28,7 +28,7 @@ let package = Package(
     dependencies: [.package(path: "..")],
     targets: [
         .target(name: "CFuzzDriver", path: "Sources/CFuzzDriver"),
-        fuzzTarget("fuzz-config"),
+        fuzzTarget("fuzz-config", also: [.product(name: "TOML", package: rootIdentity)]),
         fuzzTarget("fuzz-control"),
         fuzzTarget("fuzz-notify"),
     ]

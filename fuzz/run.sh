@@ -6,8 +6,8 @@
 #
 # Environment:
 #   FUZZ_CHUNK=120          restart the fuzzer process at least this often (seconds); see
-#                           "Leaks" in fuzz/README.md: TOMLKit leaks every parse, so one
-#                           long process of fuzz-config would grow without bound
+#                           "Leaks" in fuzz/README.md (TOMLKit, the former config parser,
+#                           leaked on every parse)
 #   FUZZ_NO_BUILD=1         reuse the binaries in .build-fuzz
 #   GRACED_FUZZ_STRICT=1    fuzz-notify also checks the properties known to fail (README)
 #   FUZZ_EXTRA="-seed=1"    more libFuzzer flags
@@ -32,8 +32,7 @@ mkdir -p "$fuzz_dir/findings"
 
 if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
     echo "building the fuzz targets in $scratch (release, -sanitize=fuzzer,address) ..."
-    # -Xcc/-Xcxx: the C and C++ code (CSystemd, toml++ inside TOMLKit) gets coverage
-    # and ASan too, so the fuzzer explores toml++ and catches its assertion failures.
+    # -Xcc/-Xcxx: the C code (CSystemd) gets coverage and ASan too.
     if ! (cd "$fuzz_dir" && nice -n 10 swift build -c release --scratch-path "$scratch" \
         -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
         -Xcc -fsanitize=fuzzer-no-link,address -Xcxx -fsanitize=fuzzer-no-link,address \
@@ -44,8 +43,8 @@ if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
     fi
 fi
 
-# Leaks are reported separately (below), not as findings: every config parse leaks in
-# TOMLKit. The Swift runtime's backtracer trips ASan (a stack read in its memory
+# Leaks are reported separately (below), not as findings (TOMLKit, the former config
+# parser, leaked on every parse). The Swift runtime's backtracer trips ASan (a stack read in its memory
 # server) after a fatalError, so it is off: ASan's own report has the stack.
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:symbolize=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export SWIFT_BACKTRACE="enable=no"

@@ -68,7 +68,7 @@ struct Check: ParsableCommand {
         discussion: """
             Checks syntax, types, unknown keys, durations, signal names, that the command \
             exists and is executable, and duplicate listener names or addresses. Prints \
-            one `PATH:LINE: message` per problem.
+            one `PATH:LINE:COLUMN: message` per problem, every problem.
 
             Exit status: 0 when valid, 2 when not.
             """

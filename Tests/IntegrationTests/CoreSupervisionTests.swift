@@ -253,9 +253,15 @@ struct CoreSupervisionTests {
             let result = runGraced(["check", "--config", path])
             #expect(result.status == 2, "\(testCase.name): exit \(result.status), \(result.stdout) \(result.stderr)")
             let problems = result.stderr.split(separator: "\n").map(String.init).filter { $0.hasPrefix("\(path):") }
-            #expect(!problems.isEmpty, "\(testCase.name): no PATH:LINE: line on stderr: \(result.stderr)")
-            #expect(problems.contains { $0.hasPrefix("\(path):\(badLine): ") && $0.contains(testCase.expectedText) },
-                    "\(testCase.name): expected \(path):\(badLine): ... \(testCase.expectedText); got \(result.stderr)\nconfig:\n\(text)")
+            #expect(!problems.isEmpty, "\(testCase.name): no PATH:LINE:COLUMN: line on stderr: \(result.stderr)")
+            // PATH:LINE:COLUMN: message, the column a number.
+            let located = problems.filter { problem in
+                let rest = problem.dropFirst("\(path):\(badLine):".count)
+                return problem.hasPrefix("\(path):\(badLine):") && rest.prefix(while: \.isNumber).count > 0
+                    && rest.drop(while: \.isNumber).hasPrefix(": ")
+            }
+            #expect(located.contains { $0.contains(testCase.expectedText) },
+                    "\(testCase.name): expected \(path):\(badLine):COLUMN: ... \(testCase.expectedText); got \(result.stderr)\nconfig:\n\(text)")
         }
 
         // A valid config.

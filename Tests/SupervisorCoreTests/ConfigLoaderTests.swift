@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import TOML
 import Testing
 
 @testable import SupervisorCore
@@ -23,10 +24,12 @@ private func problems(
     }
 }
 
-/// Expects exactly one problem, at `line`, whose message contains `message`.
+/// Expects exactly one problem, at `line` (and `column`, when given), whose message
+/// contains `message`.
 private func expectProblem(
     _ text: String,
     line: Int?,
+    column: Int? = nil,
     _ message: String,
     path: String = configPath,
     checkFilesystem: Bool = false,
@@ -36,8 +39,16 @@ private func expectProblem(
     let found = problems(text, path: path, checkFilesystem: checkFilesystem, environment: environment)
     #expect(found.count == 1, "\(found)", sourceLocation: sourceLocation)
     guard let problem = found.first else { return }
-    let prefix = line.map { "\(path):\($0): " } ?? "\(path): "
+    // PATH:LINE:COLUMN: message, or PATH: message for a file that cannot be read.
+    let prefix = line.map { "\(path):\($0):" } ?? "\(path): "
     #expect(problem.description.hasPrefix(prefix), "\(problem)", sourceLocation: sourceLocation)
+    if let line {
+        #expect(problem.line == line && problem.column != nil, "\(problem)", sourceLocation: sourceLocation)
+        #expect(problem.description.hasPrefix("\(path):\(line):\(problem.column ?? 0): "), "\(problem)", sourceLocation: sourceLocation)
+    }
+    if let column {
+        #expect(problem.column == column, "\(problem)", sourceLocation: sourceLocation)
+    }
     #expect(problem.message.contains(message), "\(problem)", sourceLocation: sourceLocation)
 }
 
@@ -207,42 +218,42 @@ private final class TemporaryDirectory {
 
     // MARK: Syntax, unknown keys, types
 
-    @Test func syntaxErrorNamesItsLine() {
-        expectProblem(minimal + "processes = = 2\n", line: 7, "(column 13)")
-        expectProblem("[worker]\ncommand = [\"a\"\n", line: 2, "Error while parsing array: encountered end-of-file")
-        expectProblem("[worker\n", line: 1, "Error while parsing table header: expected ']'")
+    @Test func syntaxErrorNamesItsLineAndColumn() {
+        expectProblem(minimal + "processes = = 2\n", line: 7, column: 13, "expected a value after 'processes =', found '='")
+        expectProblem("[worker]\ncommand = [\"a\"\n", line: 3, column: 1, "expected ',' or ']' in the array that starts at line 2, column 11, found the end of the file")
+        expectProblem("[worker\n", line: 1, column: 8, "expected ']' to close the header [worker, found the end of the line")
     }
 
-    /// toml++ aborts the process (an assertion) on these instead of throwing; graced
-    /// must report them, since a reload parses in the supervisor itself.
+    /// toml++ (inside TOMLKit, the previous parser) aborted the process on these instead of
+    /// throwing; the TOML module reports each at its position.
     @Test(arguments: [
-        ("[=x]\n", 1, "Error while parsing table header: expected bare key starting character or string delimiter, saw '=' (column 2)"),
-        ("a = 1\n[\nworker]\n", 2, "saw '\\n' (column 2)"),
-        ("[[ [x]]]\n", 1, "saw '[' (column 4)"),
-        ("[[[x]]]\n", 1, "saw '['"),
-        ("[ \u{E9}]\n", 1, "saw '\u{E9}'"),
-        ("a = [1, }\n", 1, "Error while parsing array: expected value or closing ']', saw '}' (column 9)"),
-        ("a = [\n  1,\n  \u{2028}]\n", 3, "saw '\\u{2028}'"),
-        ("a = 1979-05-27 7\n", 1, "Error while parsing value: invalid value '1979-05-27 7'"),
-        ("a = [1979-05-27 7]\n", 1, "invalid value '1979-05-27 7'"),
-        ("a = { b = 1979-05-27T-07:32:00 }\n", 1, "invalid value '1979-05-27T-07:32:00'"),
-        ("[worker]\nready = notify # no quotes\n", 2, "invalid value 'notify'; expected a quoted string, a number, true, false"),
+        ("[=x]\n", 1, 2, "expected a key, found '='"),
+        ("a = 1\n[\nworker]\n", 2, 2, "expected a key, found the end of the line"),
+        ("[[ [x]]]\n", 1, 4, "expected a key, found '['"),
+        ("[[[x]]]\n", 1, 3, "expected a key, found '['"),
+        ("[ \u{E9}]\n", 1, 3, "expected a key, found '\u{E9}' (U+00E9)"),
+        ("a = [1, }\n", 1, 9, "expected a value or ']' in the array that starts at line 1, column 5, found '}'"),
+        ("a = [\n  1,\n  \u{2028}]\n", 3, 3, "found '\u{2028}' (U+2028)"),
+        ("a = 1979-05-27 7\n", 1, 16, "expected the end of the line after the value of 'a', found '7'"),
+        ("a = [1979-05-27 7]\n", 1, 17, "expected ',' or ']' in the array that starts at line 1, column 5, found '7'"),
+        ("a = { b = 1979-05-27T-07:32:00 }\n", 1, 11, "invalid time in '1979-05-27T-07:32:00': expected HH:MM:SS (seconds are required)"),
+        ("[worker]\nready = notify # no quotes\n", 2, 9, "invalid value 'notify': a string must be quoted, e.g. \"notify\""),
     ])
-    func syntaxThatWouldCrashTOMLKitIsReported(text: String, line: Int, message: String) {
-        expectProblem(text, line: line, message)
+    func malformedSyntaxIsReportedAtItsPosition(text: String, line: Int, column: Int, message: String) {
+        expectProblem(text, line: line, column: column, message)
     }
 
     @Test func deepNestingIsRefusedWithoutExhaustingTheStack() {
         let deep = "a = " + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "\n"
-        expectProblem(deep, line: 1, "exceeded maximum nested value depth of 256")
-        let allowed = "a = " + String(repeating: "[", count: 256) + String(repeating: "]", count: 256) + "\n"
-        #expect(problems(allowed).allSatisfy { !$0.message.contains("Error while parsing") })
+        expectProblem(deep, line: 1, column: 133, "arrays and tables are nested too deeply (more than 128 levels)")
+        let allowed = "a = " + String(repeating: "[", count: 128) + String(repeating: "]", count: 128) + "\n"
+        #expect(problems(allowed).allSatisfy { !$0.message.contains("nested too deeply") })
         let dotted = "a" + String(repeating: ".a", count: 100_000) + " = 1\n"
-        expectProblem(dotted, line: 1, "more than 1024 dotted parts")
+        expectProblem(dotted, line: 1, "tables are nested too deeply (more than 128 levels)")
     }
 
     @Test func anEarlierSyntaxErrorIsReportedFirst() {
-        expectProblem("a = \"unterminated\n[=x]\n", line: 1, "Error while parsing string")
+        expectProblem("a = \"unterminated\n[=x]\n", line: 1, column: 18, "unterminated string")
     }
 
     @Test func everyKindOfTOMLValueIsAccepted() {
@@ -264,17 +275,17 @@ private final class TemporaryDirectory {
             [ values . k ]
             [[ values . l ]]
             """#
-        #expect(ConfigSourceMap(scanning: text).unsafeSyntax == nil)
-        let found = problems(text)
-        #expect(!found.contains { $0.message.contains("Error while parsing") }, "\(found)")
+        #expect(throws: Never.self) { try TOMLDocument.parse(text) }
+        // Only what graced itself refuses: the unknown table, no listener, no worker.
+        #expect(problems(text).map(\.line) == [1, 1, 1], "\(problems(text))")
     }
 
     @Test func duplicateKeyIsASyntaxError() {
-        expectProblem(minimal + "command = [\"/bin/true\"]\n", line: 7, "cannot redefine existing array 'command'")
+        expectProblem(minimal + "command = [\"/bin/true\"]\n", line: 7, column: 1, "duplicate key 'command' (first defined at line 6, column 1)")
     }
 
     @Test func unknownKeySuggestsTheClosestKnownKey() {
-        expectProblem(minimal + "procesess = 2\n", line: 7, "unknown key 'procesess' in [worker]; did you mean 'processes'?")
+        expectProblem(minimal + "procesess = 2\n", line: 7, column: 1, "unknown key 'procesess' in [worker]; did you mean 'processes'?")
         expectProblem(minimal + "frobnicate = 2\n", line: 7, "unknown key 'frobnicate' in [worker]")
         expectProblem("[graced]\nfdstore = true\n" + minimal, line: 2, "unknown key 'fdstore' in [graced]; did you mean 'fd_store'?")
         expectProblem(
@@ -289,7 +300,7 @@ private final class TemporaryDirectory {
     }
 
     @Test func wrongTypeSaysWhatWasExpectedAndFound() {
-        expectProblem(minimal + "processes = \"2\"\n", line: 7, "worker.processes: expected an integer, found a string; write 2 without quotes")
+        expectProblem(minimal + "processes = \"2\"\n", line: 7, column: 13, "worker.processes: expected an integer, found a string; write 2 without quotes")
         expectProblem(minimal + "processes = 1.5\n", line: 7, "worker.processes: expected an integer, found a floating-point number")
         expectProblem("[graced]\nfd_store = \"yes\"\n" + minimal, line: 2, "graced.fd_store: expected a boolean (true or false), found a string")
         expectProblem(minimal + "user = 1000\n", line: 7, "worker.user: expected a string, found an integer")
@@ -309,7 +320,7 @@ private final class TemporaryDirectory {
                 8080,
             ]
             """
-        expectProblem(text, line: 8, "worker.command[1]: expected a string, found an integer")
+        expectProblem(text, line: 8, column: 5, "worker.command[1]: expected a string, found an integer")
         expectProblem(minimal.replacingFirst("command = [", with: "command = \"/usr/bin/server\" #["), line: 6, "worker.command: expected an array of strings, found a string; write [\"...\", \"...\"]")
     }
 
@@ -336,7 +347,7 @@ private final class TemporaryDirectory {
     }
 
     @Test func enumerationsListTheirValues() {
-        expectProblem(minimal + "ready = \"notfy\"\n", line: 7, "worker.ready: unknown value \"notfy\"; expected \"notify\", \"delay\" or \"exec\"; did you mean \"notify\"?")
+        expectProblem(minimal + "ready = \"notfy\"\n", line: 7, "worker.ready: unknown value \"notfy\"; expected \"accepting\", \"notify\", \"delay\" or \"exec\"; did you mean \"notify\"?")
         expectProblem(minimal + "restart = \"sometimes\"\n", line: 7, "worker.restart: unknown value \"sometimes\"; expected \"always\", \"on-failure\" or \"no\"")
         expectProblem("[graced]\nlog_format = \"json\"\n" + minimal, line: 2, "graced.log_format: unknown value \"json\"; expected \"auto\", \"text\" or \"journal\"")
     }
@@ -377,7 +388,7 @@ private final class TemporaryDirectory {
             name = "http"
             address = "0.0.0.0:8081"
             """
-        expectProblem(text, line: 8, "duplicate listener name 'http' (also defined at line 2)")
+        expectProblem(text, line: 8, column: 8, "duplicate listener name 'http' (also defined at line 2)")
     }
 
     @Test func duplicateAddressNamesBothListeners() {
@@ -441,6 +452,7 @@ private final class TemporaryDirectory {
         let text = minimal + "\n[[listener]]\nbacklog = 10\n"
         let found = problems(text)
         #expect(found.map(\.line) == [8, 8])
+        #expect(found.map(\.column) == [1, 1])
         #expect(found[0].message.contains("[[listener]] without a name"))
         #expect(found[1].message.contains("missing address"))
     }
@@ -510,7 +522,7 @@ private final class TemporaryDirectory {
         // The listeners are broken, so {fd:nope} is not judged against them.
         let error = ConfigError(problems: found)
         #expect(error.description.split(separator: "\n").count == 4)
-        #expect(error.description.hasPrefix("\(configPath):3: unknown key 'procesess' in [worker]"))
+        #expect(error.description.hasPrefix("\(configPath):3:1: unknown key 'procesess' in [worker]"))
     }
 
     // MARK: The filesystem
@@ -596,50 +608,79 @@ private final class TemporaryDirectory {
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
         let error = #expect(throws: ConfigError.self) { try ConfigLoader.load(path: path) }
-        #expect(error?.description == "\(path):2: the file is not valid UTF-8")
-        expectProblem(minimal + "x = \"a\u{0}b\"\n", line: 7, "the file contains a NUL byte")
+        #expect(error?.description == "\(path):2:1: invalid UTF-8 (byte 0xFF); the file must be UTF-8")
+        expectProblem(minimal + "x = \"a\u{0}b\"\n", line: 7, column: 7, "control character U+0000 in a string")
     }
 
-    // MARK: The source map
+    // MARK: Positions
 
-    @Test func sourceMapFindsKeysTablesAndElements() {
+    @Test func problemsPointAtTheKeyOrTheValue() {
         let text = """
-            top = 1
             [graced]
-            "quoted key" = { inner = [1,
-              2] }
+            control_socket = "relative"
+              "quoted key" = 1
             [[listener]]
-            name = 'a' # [[listener]]
-            [[listener]]
-            multi = \"\"\"
-            [[listener]]
-            fake = 1
-            \"\"\"
-            real . dotted = true
-            [listener.sub]
-            x = 1
+            name = 'a'
+            address = "0.0.0.0:80"
             [worker]
-            'literal' = '''
-            '''
-            after = 2
+            command = ["/bin/x",
+                "{fd:b}"]
+            environment = { A = 1, LISTEN_FDS = "3" }
             """
-        let map = ConfigSourceMap(scanning: text)
-        #expect(map.exactLine(for: [.key("top")]) == 1)
-        #expect(map.exactLine(for: [.key("graced")]) == 2)
-        #expect(map.exactLine(for: [.key("graced"), .key("quoted key"), .key("inner")]) == 3)
-        #expect(map.exactLine(for: [.key("graced"), .key("quoted key"), .key("inner"), .index(1)]) == 4)
-        #expect(map.exactLine(for: [.key("listener"), .index(0)]) == 5)
-        #expect(map.exactLine(for: [.key("listener"), .index(0), .key("name")]) == 6)
-        #expect(map.exactLine(for: [.key("listener"), .index(1)]) == 7)
-        #expect(map.exactLine(for: [.key("listener"), .index(2)]) == nil)
-        #expect(map.exactLine(for: [.key("listener"), .index(1), .key("fake")]) == nil)
-        #expect(map.exactLine(for: [.key("listener"), .index(1), .key("real"), .key("dotted")]) == 12)
-        #expect(map.exactLine(for: [.key("listener"), .index(1), .key("sub"), .key("x")]) == 14)
-        #expect(map.exactLine(for: [.key("worker"), .key("literal")]) == 16)
-        #expect(map.exactLine(for: [.key("worker"), .key("after")]) == 18)
-        // A missing key falls back to its table.
-        #expect(map.line(for: [.key("worker"), .key("command")]) == 15)
-        #expect(map.line(for: [.key("nothing")]) == nil)
+        let found = problems(text)
+        let located = found.map { "\($0.line ?? 0):\($0.column ?? 0)" }
+        #expect(located == ["2:18", "3:3", "9:5", "10:21", "10:24"], "\(found)")
+    }
+
+    // MARK: New keys
+
+    @Test func readyListenersMustNameListeners() throws {
+        let two = minimal + "[[listener]]\nname = \"admin\"\naddress = \"127.0.0.1:9\"\n"
+        let worker = "[worker]\ncommand = [\"/usr/bin/server\"]\n"
+        let base = two.replacingFirst("[worker]\ncommand = [\"/usr/bin/server\", \"--fd\", \"{fd:http}\"]\n", with: "")
+        let config = try ConfigLoader.parse(text: base + worker + "ready = \"accepting\"\nready_listeners = [\"http\"]\n", path: configPath, checkFilesystem: false)
+        #expect(config.worker.ready == .accepting)
+        #expect(config.worker.readyListeners == ["http"])
+        #expect(try ConfigLoader.parse(text: minimal, path: configPath, checkFilesystem: false).worker.readyListeners == nil)
+        expectProblem(base + worker + "ready_listeners = [\"http\", \"admn\"]\n", line: 10, column: 28, "worker.ready_listeners[1]: 'admn' names no listener; the listeners are 'http', 'admin'; did you mean 'admin'?")
+        expectProblem(base + worker + "ready_listeners = [\"http\", \"http\"]\n", line: 10, "'http' is listed twice")
+        expectProblem(base + worker + "ready_listeners = []\n", line: 10, "must name at least one listener")
+        expectProblem(base + worker + "ready_listeners = \"http\"\n", line: 10, "worker.ready_listeners: expected an array of strings, found a string")
+        expectProblem(base + worker + "ready = \"notify\"\nready_listeners = [\"http\"]\n", line: 11, "applies only to ready = \"accepting\"")
+    }
+
+    @Test func stopAcceptTimeoutAndStartLimit() throws {
+        let defaults = try ConfigLoader.parse(text: minimal, path: configPath, checkFilesystem: false)
+        #expect(defaults.worker.stopAcceptTimeout == .seconds(5))
+        #expect(defaults.worker.startLimit == 5)
+        let set = try ConfigLoader.parse(text: minimal + "stop_accept_timeout = \"2s\"\nstart_limit = 3\n", path: configPath, checkFilesystem: false)
+        #expect(set.worker.stopAcceptTimeout == .seconds(2))
+        #expect(set.worker.startLimit == 3)
+        expectProblem(minimal + "start_limit = 0\n", line: 7, "worker.start_limit: must be from 1 to 10000, found 0")
+        expectProblem(minimal + "stop_accept_timeout = 5\n", line: 7, "worker.stop_accept_timeout: expected a duration string")
+    }
+
+    @Test func limitsCheckedByGracedCheck() {
+        expectProblem(minimal + "drain_timeout = \"8761h\"\n", line: 7, "worker.drain_timeout: invalid duration \"8761h\": it is too long: more than a year (8760h)")
+        var many = "[worker]\ncommand = [\"/usr/bin/server\"]\n"
+        for number in 0..<257 {
+            many += "[[listener]]\nname = \"l\(number)\"\naddress = \"127.0.0.1:\(number + 1000)\"\n"
+        }
+        expectProblem(many, line: 3 + 256 * 3, column: 1, "257 listeners: a worker can be given at most 256")
+        var allowed = many
+        allowed.removeSubrange(allowed.firstRange(of: "[[listener]]\nname = \"l256\"")!.lowerBound...)
+        #expect(problems(allowed) == [])
+    }
+
+    @Test func controlSocketIsReadFromTheTreeDespiteOtherErrors() {
+        let directory = TemporaryDirectory()
+        let good = directory.file("a.conf", contents: "[graced]\ncontrol_socket = \"/run/a.sock\" # c\nbogus = 1\n", mode: 0o644)
+        #expect(ControlSocketLocation.fromConfigFile(good) == "/run/a.sock")
+        let broken = directory.file("b.conf", contents: "[graced]\n'control_socket' = '/run/b.sock'\n[worker\nx = \n", mode: 0o644)
+        #expect(ControlSocketLocation.fromConfigFile(broken) == "/run/b.sock")
+        let none = directory.file("c.conf", contents: "[worker]\ncontrol_socket = \"/run/c.sock\"\n", mode: 0o644)
+        #expect(ControlSocketLocation.fromConfigFile(none) == nil)
+        #expect(ControlSocketLocation.fromConfigFile(directory.path + "/missing.conf") == nil)
     }
 
     @Test(arguments: [("procesess", "processes"), ("adress", "address"), ("ready_timout", "ready_timeout")])

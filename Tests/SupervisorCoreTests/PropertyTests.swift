@@ -47,12 +47,15 @@ private let iterations = 3_000
         }
     }
 
-    /// Random durations spread over every magnitude, from 0 to about 290 years.
+    /// The parser's limit, a year, in nanoseconds.
+    private static let maximumNanoseconds: Int64 = 365 * 24 * 3600 * 1_000_000_000
+
+    /// Random durations spread over every magnitude, from 0 to the parser's limit (a year).
     private func randomNanoseconds(_ random: inout SeededGenerator) -> Int64 {
-        let magnitude = Int64.random(in: 0...18, using: &random)
+        let magnitude = Int64.random(in: 0...16, using: &random)
         var limit: Int64 = 1
         for _ in 0..<magnitude { limit *= 10 }
-        return Int64.random(in: 0...min(limit * 9, Int64.max / 2), using: &random)
+        return Int64.random(in: 0...min(limit * 9, Self.maximumNanoseconds - 500_000_000), using: &random)
     }
 
     @Test func formatShortParsesBackWithinItsRounding() throws {
@@ -76,10 +79,11 @@ private let iterations = 3_000
     }
 
     /// Found by the property above at its edge (fixed in 4b1b9d9): a value within half a
-    /// second of Int64.max nanoseconds used to round up past the parser's limit
-    /// ("2562047h47m17s", refused as too long).
+    /// second of the parser's limit used to round up past it (then Int64.max nanoseconds:
+    /// "2562047h47m17s", refused as too long). The limit is now a year.
     @Test func formatShortOfTheLargestDurationsParsesBack() {
-        for nanoseconds in [Int64.max, Int64.max - 1, Int64.max - 499_999_999, Int64.max - 500_000_000, Int64.max / 2] {
+        let limit = Self.maximumNanoseconds
+        for nanoseconds in [limit, limit - 1, limit - 499_999_999, limit - 500_000_000, limit / 2] {
             let text = formatShort(.nanoseconds(nanoseconds))
             do {
                 let parsed = try parseDuration(text)
@@ -99,7 +103,7 @@ private let iterations = 3_000
     /// `NUMBER UNIT` where NUMBER is digits with an optional fraction (`1.`, `.5` and
     /// `1.5` are numbers, `.` is not). Fraction digits past the 18th cannot matter and are
     /// ignored; each component's fraction is truncated to whole nanoseconds. nil for a
-    /// refusal, including a total above Int64.max nanoseconds.
+    /// refusal, including a total above a year.
     private func reference(_ text: String) -> UInt64? {
         if text == "0" { return 0 }
         let bytes = Array(text.utf8)
@@ -151,7 +155,7 @@ private let iterations = 3_000
             let (wholeNanoseconds, o3) = whole.multipliedReportingOverflow(by: unit.nanoseconds)
             let (component, o4) = wholeNanoseconds.addingReportingOverflow(fractionNanoseconds)
             let (sum, o5) = total.addingReportingOverflow(component)
-            if overflow || o3 || o4 || o5 || sum > UInt64(Int64.max) { return nil }
+            if overflow || o3 || o4 || o5 || sum > UInt64(Self.maximumNanoseconds) { return nil }
             total = sum
         }
         return total
@@ -205,11 +209,12 @@ private let iterations = 3_000
     @Test func negativeAndOverflowingDurationsAreRefused() {
         var random = SeededGenerator(seed: 4)
         for _ in 0..<iterations {
-            let text = formatShort(.nanoseconds(Int64.random(in: 1...Int64.max / 2, using: &random)))
+            let text = formatShort(.nanoseconds(Int64.random(in: 1...Self.maximumNanoseconds, using: &random)))
             #expect(throws: DurationParseError.self) { try parseDuration("-" + text) }
         }
-        // Just past Int64.max nanoseconds, in each unit.
-        for text in ["2562048h", "153722868m", "9223372037s", "9223372036855ms", "9223372036854776us", "9223372036854775808ns",
+        // Just past a year, and just past Int64.max nanoseconds, in each unit.
+        for text in ["8761h", "525601m", "31536001s", "31536000001ms", "31536000000001us", "31536000000000001ns",
+                     "2562048h", "153722868m", "9223372037s", "9223372036855ms", "9223372036854776us", "9223372036854775808ns",
                      "2562047h47m16.854775808s", "99999999999999999999999h"] {
             #expect(throws: DurationParseError.self, "\(text)") { try parseDuration(text) }
         }

@@ -83,15 +83,15 @@ public enum ListenerAddress: Hashable, Sendable, CustomStringConvertible {
 
 /// How graced decides that a new worker can serve.
 public enum ReadinessMode: String, Equatable, Sendable, CaseIterable {
+    /// graced sees each worker (or a process of its process group) waiting for connections
+    /// on its listeners (`ready_listeners`, default all), from /proc.
+    case accepting
     /// The worker (or a descendant) sends `READY=1` to `NOTIFY_SOCKET`.
     case notify
     /// Alive for `ready_delay` counts as ready.
     case delay
     /// `ready_command` exits 0 (retried until `ready_timeout`).
     case exec
-    /// graced sees the worker (or a process of its group) wait for connections on its
-    /// listeners, from /proc.
-    case accepting
 }
 
 public enum RestartPolicy: String, Equatable, Sendable, CaseIterable {
@@ -111,23 +111,26 @@ public struct WorkerConfig: Equatable, Sendable {
     public var environment: [EnvironmentVariable]
     public var processes: Int
     public var ready: ReadinessMode
+    /// `ready_listeners`: for `ready = "accepting"`, the listeners each worker must be seen
+    /// waiting on; each names a `[[listener]]`, none twice. nil (the default) means all of them.
+    public var readyListeners: [String]?
     public var readyDelay: Duration
     public var readyCommand: [String]?
     public var readyTimeout: Duration
     /// `ready_settle`: extra time after readiness before the old generation is stopped
     /// (for backends such as gunicorn whose master says READY=1 before its workers boot).
     public var readySettle: Duration
+    /// `stop_accept_timeout`: how long a reload waits, after stopping the old generation,
+    /// until none of its processes waits on the listeners any more (default 5s).
+    public var stopAcceptTimeout: Duration
+    /// `start_limit`: failed starts in a row of the first generation before `graced run`
+    /// exits 1 (default 5, at least 1).
+    public var startLimit: Int
     public var stopSignal: Signal
     public var drainTimeout: Duration
     public var maxDraining: Int
     public var restart: RestartPolicy
     public var expectedShutdownMessages: [String]
-    /// `start_limit`: failed starts in a row of the first generation before graced gives up.
-    public var startLimit: Int = 5
-    /// `stop_accept_timeout`: how long a reload's verdict waits for the old generation to stop accepting.
-    public var stopAcceptTimeout: Duration = .seconds(5)
-    /// `ready_listeners`: for `ready = "accepting"`, the listeners each worker must wait on (nil: all).
-    public var readyListeners: [String]? = nil
 
     public static let defaultExpectedShutdownMessages = [
         "use of closed network connection",   // Go net.Listener.Accept after Close
@@ -148,11 +151,14 @@ public struct WorkerConfig: Equatable, Sendable {
         group: String? = nil,
         environment: [EnvironmentVariable] = [],
         processes: Int = 1,
-        ready: ReadinessMode = .delay,
+        ready: ReadinessMode = .accepting,
+        readyListeners: [String]? = nil,
         readyDelay: Duration = .seconds(1),
         readyCommand: [String]? = nil,
         readyTimeout: Duration = .seconds(30),
         readySettle: Duration = .zero,
+        stopAcceptTimeout: Duration = .seconds(5),
+        startLimit: Int = 5,
         stopSignal: Signal = .term,
         drainTimeout: Duration = .seconds(30),
         maxDraining: Int = 2,
@@ -166,10 +172,13 @@ public struct WorkerConfig: Equatable, Sendable {
         self.environment = environment
         self.processes = processes
         self.ready = ready
+        self.readyListeners = readyListeners
         self.readyDelay = readyDelay
         self.readyCommand = readyCommand
         self.readyTimeout = readyTimeout
         self.readySettle = readySettle
+        self.stopAcceptTimeout = stopAcceptTimeout
+        self.startLimit = startLimit
         self.stopSignal = stopSignal
         self.drainTimeout = drainTimeout
         self.maxDraining = maxDraining

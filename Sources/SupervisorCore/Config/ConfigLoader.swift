@@ -1,33 +1,41 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import TOMLKit
+import TOML
 
 /// One thing wrong with a configuration file, located for the user (and for editors that
-/// jump to `PATH:LINE:`).
+/// jump to `PATH:LINE:COLUMN:`).
 public struct ConfigProblem: Error, Equatable, Sendable, CustomStringConvertible {
     /// The configuration file, as the user named it.
     public var path: String
     /// 1-based; nil only when the file could not be read at all.
     public var line: Int?
+    /// 1-based, in Unicode scalars (a tab counts as one); nil only without a line.
+    public var column: Int?
     public var message: String
 
-    public init(path: String, line: Int?, message: String) {
+    public init(path: String, line: Int?, column: Int? = nil, message: String) {
         self.path = path
         self.line = line
+        self.column = line == nil ? nil : column
         self.message = message
     }
 
-    /// `PATH:LINE: message`, or `PATH: message` without a line.
+    public init(path: String, position: TOMLPosition, message: String) {
+        self.init(path: path, line: position.line, column: position.column, message: message)
+    }
+
+    /// `PATH:LINE:COLUMN: message`, or `PATH: message` when the file could not be read.
     public var description: String {
-        if let line { return "\(path):\(line): \(message)" }
-        return "\(path): \(message)"
+        guard let line else { return "\(path): \(message)" }
+        guard let column else { return "\(path):\(line): \(message)" }
+        return "\(path):\(line):\(column): \(message)"
     }
 }
 
 /// Every problem found in a configuration file, so that one `graced check` shows them all.
 public struct ConfigError: Error, Sendable, CustomStringConvertible {
-    /// Never empty; sorted by line.
+    /// Never empty; sorted by line and column.
     public var problems: [ConfigProblem]
 
     public init(problems: [ConfigProblem]) {
@@ -45,9 +53,13 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
 /// A configuration either loads completely or not at all: the result is a ``GracedConfig``
 /// in which every value has been checked, or a ``ConfigError`` listing every problem. A
 /// reload relies on this to leave the running generation untouched on any mistake.
+///
+/// The file is parsed by the `TOML` module (all of TOML 1.0, positions for every key and
+/// value); a syntax error is one problem, since nothing after it can be trusted; otherwise
+/// every semantic problem is reported.
 public enum ConfigLoader {
     /// Larger files are refused rather than read: no sensible configuration comes close.
-    static let maximumFileSize = 4 * 1024 * 1024
+    static let maximumFileSize = 1024 * 1024
 
     /// The environment of this process, read from `environ` (without Foundation).
     public static var processEnvironment: [String: String] {
@@ -65,7 +77,7 @@ public enum ConfigLoader {
         return result
     }
 
-    /// Reads the file at `path` and validates it; see ``parse(text:path:checkFilesystem:environment:)``.
+    /// Reads the file at `path` and validates it; see ``parse(bytes:path:checkFilesystem:environment:)``.
     ///
     /// - Parameter environment: graced's environment; its `PATH` is searched for a
     ///   `command` without a slash (unless `[worker].environment` sets `PATH`).
@@ -73,19 +85,24 @@ public enum ConfigLoader {
         path: String,
         environment: [String: String] = ConfigLoader.processEnvironment
     ) throws(ConfigError) -> GracedConfig {
-        let bytes: [UInt8]
         switch readFile(path) {
-        case .success(let content): bytes = content
+        case .success(let bytes): return try parse(bytes: bytes, path: path, environment: environment)
         case .failure(let problem): throw ConfigError(problems: [problem])
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw ConfigError(problems: [ConfigProblem(path: path, line: firstInvalidUTF8Line(bytes), message: "the file is not valid UTF-8")])
-        }
-        return try parse(text: text, path: path, environment: environment)
     }
 
-    /// Validates configuration text; `path` is used in messages and to resolve relative
-    /// command paths.
+    /// Validates configuration text; see ``parse(bytes:path:checkFilesystem:environment:)``.
+    public static func parse(
+        text: String,
+        path: String,
+        checkFilesystem: Bool = true,
+        environment: [String: String] = ConfigLoader.processEnvironment
+    ) throws(ConfigError) -> GracedConfig {
+        try parse(bytes: Array(text.utf8), path: path, checkFilesystem: checkFilesystem, environment: environment)
+    }
+
+    /// Validates the bytes of a configuration file; `path` is used in messages and to
+    /// resolve relative command paths.
     ///
     /// - Parameters:
     ///   - checkFilesystem: false skips every check that asks the system (the command
@@ -94,32 +111,20 @@ public enum ConfigLoader {
     ///   - environment: graced's environment; its `PATH` is searched for a `command`
     ///     without a slash (unless `[worker].environment` sets `PATH`).
     public static func parse(
-        text: String,
+        bytes: [UInt8],
         path: String,
         checkFilesystem: Bool = true,
         environment: [String: String] = ConfigLoader.processEnvironment
     ) throws(ConfigError) -> GracedConfig {
-        // TOMLKit hands the text to C++ as a C string: a NUL would silently end the file.
-        if let nul = text.utf8.firstIndex(of: 0) {
-            let line = text.utf8[..<nul].reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
-            throw ConfigError(problems: [ConfigProblem(path: path, line: line, message: "the file contains a NUL byte")])
+        let root: TOMLTable
+        do {
+            root = try parseDocument(bytes)
+        } catch {
+            throw ConfigError(problems: [ConfigProblem(path: path, position: error.position, message: error.message)])
         }
-
-        let sourceMap = ConfigSourceMap(scanning: text)
-        if let unsafe = sourceMap.unsafeSyntax {
-            // Only the statements before it may go to TOMLKit; an error there comes first.
-            try parseSyntax(String(decoding: text.utf8.prefix(unsafe.statementOffset), as: UTF8.self), path: path).clear()
-            let message = "\(unsafe.message) (column \(unsafe.column))"
-            throw ConfigError(problems: [ConfigProblem(path: path, line: unsafe.line, message: message)])
-        }
-        let root = try parseSyntax(text, path: path)
-        // TOMLKit 0.6.0 never frees a parsed tree (its TOMLTable has no deinit, upstream
-        // issue #26): clearing it frees every node, so a reload does not leak the config.
-        defer { root.clear() }
 
         var validator = ConfigValidator(
             path: path,
-            sourceMap: sourceMap,
             checkFilesystem: checkFilesystem,
             environment: environment,
             configDirectory: directoryOfFile(path)
@@ -127,34 +132,48 @@ public enum ConfigLoader {
         let config = validator.validate(root)
         guard let config, validator.problems.isEmpty else {
             if validator.problems.isEmpty {  // not expected: every incomplete part reports why
-                throw ConfigError(problems: [ConfigProblem(path: path, line: 1, message: "incomplete configuration")])
+                throw ConfigError(problems: [ConfigProblem(path: path, line: 1, column: 1, message: "incomplete configuration")])
             }
-            // Stable, so problems on one line keep the order in which they were found.
+            // Stable, so problems at one place keep the order in which they were found.
             let sorted = validator.problems.enumerated().sorted {
-                ($0.element.line ?? 0, $0.offset) < ($1.element.line ?? 0, $1.offset)
+                ($0.element.line ?? 0, $0.element.column ?? 0, $0.offset) < ($1.element.line ?? 0, $1.element.column ?? 0, $1.offset)
             }.map(\.element)
             throw ConfigError(problems: sorted)
         }
         return config
     }
 
-    /// TOMLKit's parse, with its error as a problem at its line.
-    @discardableResult
-    private static func parseSyntax(_ text: String, path: String) throws(ConfigError) -> TOMLTable {
-        do {
-            return try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            let position = error.source.begin
-            let message = "\(error.description) (column \(position.column))"
-            throw ConfigError(problems: [ConfigProblem(path: path, line: max(position.line, 1), message: message)])
-        } catch {
-            throw ConfigError(problems: [ConfigProblem(path: path, line: nil, message: "cannot parse: \(error)")])
+    /// The TOML tree of a configuration file, with the loader's size limit.
+    static func parseDocument(_ bytes: [UInt8]) throws(TOMLError) -> TOMLTable {
+        try TOMLDocument.parse(bytes, limits: TOMLLimits(maximumSize: maximumFileSize))
+    }
+
+    /// The TOML tree of the file at `path` for callers that need only part of it and must
+    /// tolerate mistakes elsewhere (``ControlSocketLocation/fromConfigFile(_:)``): when the
+    /// file has a syntax error, the tree of the lines before it. nil when unreadable.
+    static func readDocumentLeniently(path: String) -> TOMLTable? {
+        guard case .success(var bytes) = readFile(path) else { return nil }
+        // Each retry drops the line with the error and everything after it.
+        for _ in 0..<8 {
+            do {
+                return try parseDocument(bytes)
+            } catch {
+                var line = 1
+                var end = 0
+                while end < bytes.count, line < error.position.line {
+                    if bytes[end] == UInt8(ascii: "\n") { line += 1 }
+                    end += 1
+                }
+                guard end < bytes.count else { return nil }
+                bytes.removeSubrange(end...)
+            }
         }
+        return nil
     }
 
     // MARK: Reading
 
-    private static func readFile(_ path: String) -> Result<[UInt8], ConfigProblem> {
+    static func readFile(_ path: String) -> Result<[UInt8], ConfigProblem> {
         func failure(_ error: Int32) -> Result<[UInt8], ConfigProblem> {
             .failure(ConfigProblem(path: path, line: nil, message: "cannot read: \(errorText(error))"))
         }
@@ -174,18 +193,6 @@ public enum ConfigLoader {
             bytes.append(contentsOf: chunk[0..<count])
             if bytes.count > maximumFileSize {
                 return .failure(ConfigProblem(path: path, line: nil, message: "cannot read: larger than \(maximumFileSize / 1024 / 1024) MiB"))
-            }
-        }
-    }
-
-    private static func firstInvalidUTF8Line(_ bytes: [UInt8]) -> Int {
-        var line = 1
-        var decoder = UTF8()
-        var iterator = bytes.makeIterator()
-        while true {
-            switch decoder.decode(&iterator) {
-            case .scalarValue(let scalar): if scalar == "\n" { line += 1 }
-            case .emptyInput, .error: return line
             }
         }
     }

@@ -1,13 +1,16 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import TOMLKit
+import TOML
 
-/// Walks a parsed document by hand rather than through Codable: Codable's errors carry no
-/// line and misname wrong types as missing keys, and it stops at the first problem.
+/// Walks the parsed document (a ``TOMLTable`` with a position for every key and value) and
+/// checks every value, collecting every problem rather than stopping at the first.
+///
+/// Positions: a problem with a value points at the value (an array element at the
+/// element), an unknown key at the key, a missing key at its table's header, and a
+/// missing table at the start of the file.
 struct ConfigValidator {
     let path: String
-    let sourceMap: ConfigSourceMap
     let checkFilesystem: Bool
     let environment: [String: String]
     /// Absolute; relative command paths are resolved against it when `directory` is unset.
@@ -18,9 +21,9 @@ struct ConfigValidator {
     static let daemonKeys = ["control_socket", "control_group", "fd_store", "log_format"]
     static let listenerKeys = ["name", "address", "backlog"]
     static let workerKeys = [
-        "command", "directory", "user", "group", "environment", "processes", "ready", "ready_delay",
-        "ready_command", "ready_timeout", "ready_settle", "stop_signal", "drain_timeout", "max_draining",
-        "restart", "expected_shutdown_messages",
+        "command", "directory", "user", "group", "environment", "processes", "ready", "ready_listeners",
+        "ready_delay", "ready_command", "ready_timeout", "ready_settle", "stop_accept_timeout", "start_limit",
+        "stop_signal", "drain_timeout", "max_draining", "restart", "expected_shutdown_messages",
     ]
 
     /// Set for every worker, so a user value would be overwritten or break the protocol.
@@ -34,92 +37,84 @@ struct ConfigValidator {
     /// `sun_path` holds 108 bytes including the terminating NUL.
     static let maximumUnixPathLength = 107
 
-    init(path: String, sourceMap: ConfigSourceMap, checkFilesystem: Bool, environment: [String: String], configDirectory: String) {
+    /// The spawn helper passes at most this many sockets to a worker.
+    static let maximumListeners = 256
+
+    init(path: String, checkFilesystem: Bool, environment: [String: String], configDirectory: String) {
         self.path = path
-        self.sourceMap = sourceMap
         self.checkFilesystem = checkFilesystem
         self.environment = environment
         self.configDirectory = configDirectory
     }
 
-    /// A table being validated: where it is, and how messages name it.
+    /// A table being validated: its keys, where it is, and how messages name it.
     struct Section {
         var table: TOMLTable
-        var path: ConfigKeyPath
+        /// The table's header (or where it was first written): missing keys are reported here.
+        var position: TOMLPosition
         /// The prefix of a key in messages: `worker` in `worker.processes`.
         var name: String
         /// How the user writes the table: `[worker]`, `[[listener]]`.
         var header: String
+
+        /// Where the value of `key` begins; the table's position when it has no such key.
+        func valuePosition(_ key: String) -> TOMLPosition {
+            table[key]?.position ?? position
+        }
     }
 
     // MARK: Reporting
 
-    /// A problem for the user at the best line known for `keyPath`. A configuration with
-    /// no line at all for it (an empty file) is reported at line 1, where the missing
-    /// content would begin, so that every problem names a line.
-    mutating func report(_ keyPath: ConfigKeyPath, _ message: String) {
-        problems.append(ConfigProblem(path: path, line: sourceMap.line(for: keyPath) ?? 1, message: message))
+    mutating func report(_ position: TOMLPosition, _ message: String) {
+        problems.append(ConfigProblem(path: path, position: position, message: message))
     }
 
-    mutating func reportType(_ section: Section, _ key: String, expected: String, found value: TOMLValueConvertible, hint: String = "") {
-        report(section.path + [.key(key)], "\(section.name).\(key): expected \(expected), found \(describeType(value))\(hint)")
-    }
-
-    func describeType(_ value: TOMLValueConvertible) -> String {
-        switch value.type {
-        case .string: return "a string"
-        case .int: return "an integer"
-        case .double: return "a floating-point number"
-        case .bool: return "a boolean"
-        case .array: return "an array"
-        case .table: return "a table"
-        case .date: return "a date"
-        case .time: return "a time"
-        case .dateTime: return "a date-time"
-        }
+    mutating func reportType(_ section: Section, _ key: String, expected: String, found node: TOMLNode, hint: String = "") {
+        report(node.position, "\(section.name).\(key): expected \(expected), found \(node.value.typeDescription)\(hint)")
     }
 
     // MARK: The document
 
     mutating func validate(_ root: TOMLTable) -> GracedConfig? {
-        for key in root.keys where !Self.topLevelTables.contains(key) {
-            reportUnknownTopLevelKey(key, value: root[key]!)
+        for entry in root.entries where !Self.topLevelTables.contains(entry.key) {
+            reportUnknownTopLevelKey(entry)
         }
 
         var daemon = DaemonSettings()
-        if let value = root["graced"] {
-            if let table = value.table {
-                daemon = validateDaemon(Section(table: table, path: [.key("graced")], name: "graced", header: "[graced]"))
+        if let node = root["graced"] {
+            if let table = node.value.table {
+                daemon = validateDaemon(Section(table: table, position: node.position, name: "graced", header: "[graced]"))
             } else {
-                report([.key("graced")], "graced: expected a table ([graced]), found \(describeType(value))")
+                report(node.position, "graced: expected a table ([graced]), found \(node.value.typeDescription)")
             }
         }
 
         let listeners = validateListeners(root)
 
         var worker: WorkerConfig?
-        if let value = root["worker"] {
-            if let table = value.table {
-                worker = validateWorker(Section(table: table, path: [.key("worker")], name: "worker", header: "[worker]"), listeners: listeners)
+        if let node = root["worker"] {
+            if let table = node.value.table {
+                worker = validateWorker(Section(table: table, position: node.position, name: "worker", header: "[worker]"), listeners: listeners)
             } else {
-                report([.key("worker")], "worker: expected a table ([worker]), found \(describeType(value))")
+                report(node.position, "worker: expected a table ([worker]), found \(node.value.typeDescription)")
             }
         } else {
-            report([], "missing [worker] table: it sets the command that serves the listeners")
+            report(.start, "missing [worker] table: it sets the command that serves the listeners")
         }
 
         guard let worker, let listeners else { return nil }
         return GracedConfig(path: path, daemon: daemon, listeners: listeners, worker: worker)
     }
 
-    private mutating func reportUnknownTopLevelKey(_ key: String, value: TOMLValueConvertible) {
-        let keyPath: ConfigKeyPath = [.key(key)]
-        if value.table != nil || value.array?.first?.table != nil {
+    private mutating func reportUnknownTopLevelKey(_ entry: TOMLTable.Entry) {
+        let key = entry.key
+        let value = entry.node.value
+        if value.table != nil || value.array?.first?.value.table != nil {
             var message = "unknown table [\(key)]; expected [graced], [[listener]] or [worker]"
             if let suggestion = Self.closestMatch(to: key, in: Self.topLevelTables) {
                 message += suggestion == "listener" ? "; did you mean [[listener]]?" : "; did you mean [\(suggestion)]?"
             }
-            report(keyPath, message)
+            report(entry.node.position, message)
             return
         }
         var message = "unknown key '\(key)' at the top level"
@@ -132,16 +127,16 @@ struct ConfigValidator {
         } else {
             message += " (keys go in [graced], [[listener]] or [worker])"
         }
-        report(keyPath, message)
+        report(entry.keyPosition, message)
     }
 
     mutating func checkUnknownKeys(_ section: Section, known: [String]) {
-        for key in section.table.keys where !known.contains(key) {
-            var message = "unknown key '\(key)' in \(section.header)"
-            if let suggestion = Self.closestMatch(to: key, in: known) {
+        for entry in section.table.entries where !known.contains(entry.key) {
+            var message = "unknown key '\(entry.key)' in \(section.header)"
+            if let suggestion = Self.closestMatch(to: entry.key, in: known) {
                 message += "; did you mean '\(suggestion)'?"
             }
-            report(section.path + [.key(key)], message)
+            report(entry.keyPosition, message)
         }
     }
 
@@ -151,30 +146,30 @@ struct ConfigValidator {
         checkUnknownKeys(section, known: Self.daemonKeys)
         var settings = DaemonSettings()
         if let socket = string(section, "control_socket") {
-            let keyPath = section.path + [.key("control_socket")]
+            let position = section.valuePosition("control_socket")
             if !socket.hasPrefix("/") {
-                report(keyPath, "graced.control_socket: must be an absolute path, found \"\(socket)\"")
+                report(position, "graced.control_socket: must be an absolute path, found \"\(socket)\"")
             } else if socket.utf8.count > Self.maximumUnixPathLength {
-                report(keyPath, "graced.control_socket: the path is \(socket.utf8.count) bytes long; a Unix socket path may have at most \(Self.maximumUnixPathLength)")
+                report(position, "graced.control_socket: the path is \(socket.utf8.count) bytes long; a Unix socket path may have at most \(Self.maximumUnixPathLength)")
             } else {
                 settings.controlSocket = socket
             }
         }
         if let group = string(section, "control_group") {
-            let keyPath = section.path + [.key("control_group")]
+            let position = section.valuePosition("control_group")
             if group.isEmpty {
-                report(keyPath, "graced.control_group: must not be empty")
-            } else if checkFilesystem, !groupExists(group) {
-                report(keyPath, "graced.control_group: group '\(group)' does not exist")
+                report(position, "graced.control_group: must not be empty")
+            } else if checkFilesystem, UserDatabase.groupID(named: group) == nil {
+                report(position, "graced.control_group: group '\(group)' does not exist")
             } else {
                 settings.controlGroup = group
             }
         }
-        if let value = section.table["fd_store"] {
-            if let flag = value.bool {
+        if let node = section.table["fd_store"] {
+            if let flag = node.value.boolean {
                 settings.fdStore = flag
             } else {
-                reportType(section, "fd_store", expected: "a boolean (true or false)", found: value)
+                reportType(section, "fd_store", expected: "a boolean (true or false)", found: node)
             }
         }
         if let format = choice(section, "log_format", LogFormat.self) {
@@ -187,72 +182,70 @@ struct ConfigValidator {
 
     /// nil when the listeners are so broken that no worker could be checked against them.
     private mutating func validateListeners(_ root: TOMLTable) -> [ListenerConfig]? {
-        guard let value = root["listener"] else {
-            report([], "no [[listener]] table: at least one listener is required")
+        guard let node = root["listener"] else {
+            report(.start, "no [[listener]] table: at least one listener is required")
             return nil
         }
-        guard let array = value.array, array.allSatisfy({ $0.table != nil }) else {
-            let found = value.table != nil ? "a table ([listener])" : describeType(value)
-            report([.key("listener")], "listener: expected an array of tables ([[listener]]), found \(found)")
+        guard let array = node.value.array, array.allSatisfy({ $0.value.table != nil }) else {
+            let found = node.value.table != nil ? "a table ([listener])" : node.value.typeDescription
+            report(node.position, "listener: expected an array of tables ([[listener]]), found \(found)")
             return nil
         }
         guard !array.isEmpty else {
-            report([.key("listener")], "listener: at least one listener is required")
+            report(node.position, "listener: at least one listener is required")
             return nil
         }
 
         var listeners: [ListenerConfig] = []
         var complete = true
-        var namesSeen: [String: Int] = [:]
-        // Per address: the listener's name and the line of its address key.
+        if array.count > Self.maximumListeners {
+            report(array[Self.maximumListeners].position, "\(array.count) listeners: a worker can be given at most \(Self.maximumListeners)")
+            complete = false
+        }
+        var namesSeen: [String: TOMLPosition] = [:]
+        // Per address: the listener's name and the line of its address.
         var addressesSeen: [(address: ListenerAddress, name: String, line: Int)] = []
-        for (position, element) in array.enumerated() {
-            let section = Section(
-                table: element.table!,
-                path: [.key("listener"), .index(position)],
-                name: "listener",
-                header: "[[listener]]"
-            )
+        for element in array {
+            let section = Section(table: element.value.table!, position: element.position, name: "listener", header: "[[listener]]")
             checkUnknownKeys(section, known: Self.listenerKeys)
-            let headerLine = sourceMap.line(for: section.path) ?? 1
+            let headerLine = element.position.line
 
             let name = string(section, "name")
-            let namePath = section.path + [.key("name")]
             if section.table["name"] == nil {
-                report(section.path, "[[listener]] without a name: add name = \"...\" (it becomes the fd's name in LISTEN_FDNAMES)")
+                report(section.position, "[[listener]] without a name: add name = \"...\" (it becomes the fd's name in LISTEN_FDNAMES)")
             }
             var validName: String?
             if let name {
+                let position = section.valuePosition("name")
                 if let problem = listenerNameProblem(name) {
-                    report(namePath, "listener.name: \(problem)")
-                } else if let firstLine = namesSeen[name] {
-                    report(namePath, "duplicate listener name '\(name)' (also defined at line \(firstLine))")
+                    report(position, "listener.name: \(problem)")
+                } else if let first = namesSeen[name] {
+                    report(position, "duplicate listener name '\(name)' (also defined at line \(first.line))")
                 } else {
-                    namesSeen[name] = sourceMap.line(for: namePath) ?? headerLine
+                    namesSeen[name] = position
                     validName = name
                 }
             }
 
-            let addressPath = section.path + [.key("address")]
             if section.table["address"] == nil {
-                report(section.path, "listener\(name.map { " '\($0)'" } ?? ""): missing address, e.g. address = \"0.0.0.0:8080\"")
+                report(section.position, "listener\(name.map { " '\($0)'" } ?? ""): missing address, e.g. address = \"0.0.0.0:8080\"")
             }
             var validAddress: ListenerAddress?
             if let text = string(section, "address") {
+                let position = section.valuePosition("address")
                 switch Self.parseListenerAddress(text) {
                 case .failure(let problem):
-                    report(addressPath, "listener.address: \(problem.message)")
+                    report(position, "listener.address: \(problem.message)")
                 case .success(let address):
-                    let line = sourceMap.line(for: addressPath) ?? headerLine
                     let label = name.map { "'\($0)'" } ?? "at line \(headerLine)"
                     if let clash = addressesSeen.first(where: { $0.address == address }) {
-                        report(addressPath, "listeners '\(clash.name)' (line \(clash.line)) and \(label) have the same address \(address)")
+                        report(position, "listeners '\(clash.name)' (line \(clash.line)) and \(label) have the same address \(address)")
                     } else if let clash = addressesSeen.first(where: { Self.addressesOverlap($0.address, address) }) {
-                        report(addressPath, "listener \(label) address \(address) overlaps \(clash.address) of listener '\(clash.name)' (line \(clash.line)): both cannot be bound")
+                        report(position, "listener \(label) address \(address) overlaps \(clash.address) of listener '\(clash.name)' (line \(clash.line)): both cannot be bound")
                     } else {
                         validAddress = address
                     }
-                    addressesSeen.append((address, name ?? "at line \(headerLine)", line))
+                    addressesSeen.append((address, name ?? "at line \(headerLine)", position.line))
                 }
             }
 
@@ -396,12 +389,12 @@ struct ConfigValidator {
         // directory first: a relative command is resolved against it.
         var directoryUsable = true
         if let directory = string(section, "directory") {
-            let keyPath = section.path + [.key("directory")]
+            let position = section.valuePosition("directory")
             if !directory.hasPrefix("/") {
-                report(keyPath, "worker.directory: must be an absolute path, found \"\(directory)\"")
+                report(position, "worker.directory: must be an absolute path, found \"\(directory)\"")
                 directoryUsable = false
             } else if checkFilesystem, let problem = directoryProblem(directory) {
-                report(keyPath, "worker.directory: \(problem)")
+                report(position, "worker.directory: \(problem)")
                 directoryUsable = false
             } else {
                 worker.directory = directory
@@ -409,29 +402,28 @@ struct ConfigValidator {
         }
 
         var environmentPath: String?
-        if let value = section.table["environment"] {
-            if let table = value.table {
-                worker.environment = validateEnvironment(table, path: section.path + [.key("environment")])
+        if let node = section.table["environment"] {
+            if let table = node.value.table {
+                worker.environment = validateEnvironment(table)
                 environmentPath = worker.environment.first(where: { $0.name == "PATH" })?.value
             } else {
-                reportType(section, "environment", expected: "a table of strings, e.g. { APP_ENV = \"production\" }", found: value)
+                reportType(section, "environment", expected: "a table of strings, e.g. { APP_ENV = \"production\" }", found: node)
             }
         }
 
         if section.table["command"] == nil {
-            report(section.path, "[worker] has no command: add command = [\"/path/to/server\", \"arg\", ...]")
+            report(section.position, "[worker] has no command: add command = [\"/path/to/server\", \"arg\", ...]")
             complete = false
         } else if let command = stringArray(section, "command") {
-            let keyPath = section.path + [.key("command")]
             if command.isEmpty {
-                report(keyPath, "worker.command: must name a program, e.g. [\"/usr/bin/python3\", \"-m\", \"gunicorn\"]")
+                report(section.valuePosition("command"), "worker.command: must name a program, e.g. [\"/usr/bin/python3\", \"-m\", \"gunicorn\"]")
                 complete = false
             } else if command[0].isEmpty {
-                report(keyPath + [.index(0)], "worker.command: the program name is empty")
+                report(elementPosition(section, "command", 0), "worker.command: the program name is empty")
                 complete = false
             } else {
                 worker.command = command
-                checkPlaceholders(command, keyPath: keyPath, listeners: listeners)
+                checkPlaceholders(section, listeners: listeners)
                 // A relative path with a slash is meant relative to `directory`, where the
                 // worker starts, or else to this file (graced's own working directory is
                 // an accident of how it was started); without `directory`, the path is
@@ -441,7 +433,7 @@ struct ConfigValidator {
                 }
                 if checkFilesystem, directoryUsable {
                     if let problem = executableProblem(worker.command[0], directory: worker.directory, searchPath: environmentPath) {
-                        report(keyPath + [.index(0)], problem)
+                        report(elementPosition(section, "command", 0), problem)
                     }
                 }
             }
@@ -451,18 +443,18 @@ struct ConfigValidator {
 
         if let user = string(section, "user") {
             if user.isEmpty {
-                report(section.path + [.key("user")], "worker.user: must not be empty")
-            } else if checkFilesystem, !userExists(user) {
-                report(section.path + [.key("user")], "worker.user: user '\(user)' does not exist")
+                report(section.valuePosition("user"), "worker.user: must not be empty")
+            } else if checkFilesystem, UserDatabase.passwd(named: user) == nil {
+                report(section.valuePosition("user"), "worker.user: user '\(user)' does not exist")
             } else {
                 worker.user = user
             }
         }
         if let group = string(section, "group") {
             if group.isEmpty {
-                report(section.path + [.key("group")], "worker.group: must not be empty")
-            } else if checkFilesystem, !groupExists(group) {
-                report(section.path + [.key("group")], "worker.group: group '\(group)' does not exist")
+                report(section.valuePosition("group"), "worker.group: must not be empty")
+            } else if checkFilesystem, UserDatabase.groupID(named: group) == nil {
+                report(section.valuePosition("group"), "worker.group: group '\(group)' does not exist")
             } else {
                 worker.group = group
             }
@@ -470,11 +462,14 @@ struct ConfigValidator {
 
         if let processes = integer(section, "processes", in: 1...1024) { worker.processes = processes }
         if let ready = choice(section, "ready", ReadinessMode.self) { worker.ready = ready }
+        if let names = stringArray(section, "ready_listeners") {
+            validateReadyListeners(names, section: section, listeners: listeners, into: &worker)
+        }
         let problemsBeforeTiming = problems.count
         if let delay = duration(section, "ready_delay") { worker.readyDelay = delay }
         if let readyCommand = stringArray(section, "ready_command") {
             if readyCommand.isEmpty || readyCommand[0].isEmpty {
-                report(section.path + [.key("ready_command")], "worker.ready_command: must name a program, e.g. [\"curl\", \"-fsS\", \"http://127.0.0.1:9090/health\"]")
+                report(section.valuePosition("ready_command"), "worker.ready_command: must name a program, e.g. [\"curl\", \"-fsS\", \"http://127.0.0.1:9090/health\"]")
             } else {
                 worker.readyCommand = readyCommand
                 // Resolved like `command` (see there).
@@ -484,15 +479,15 @@ struct ConfigValidator {
                 if checkFilesystem, directoryUsable, worker.ready == .exec,
                     let problem = executableProblem(worker.readyCommand![0], directory: worker.directory, searchPath: environmentPath)
                 {
-                    report(section.path + [.key("ready_command"), .index(0)], "worker.ready_command: \(problem)")
+                    report(elementPosition(section, "ready_command", 0), "worker.ready_command: \(problem)")
                 }
             }
         } else if worker.ready == .exec, section.table["ready_command"] == nil {
-            report(section.path + [.key("ready")], "worker.ready = \"exec\" needs ready_command, the program whose exit status 0 means ready")
+            report(section.valuePosition("ready"), "worker.ready = \"exec\" needs ready_command, the program whose exit status 0 means ready")
         }
         if let timeout = duration(section, "ready_timeout") {
             if timeout <= .zero {
-                report(section.path + [.key("ready_timeout")], "worker.ready_timeout: must be longer than 0s")
+                report(section.valuePosition("ready_timeout"), "worker.ready_timeout: must be longer than 0s")
             } else {
                 worker.readyTimeout = timeout
             }
@@ -501,21 +496,23 @@ struct ConfigValidator {
             !$0.message.hasPrefix("worker.ready_delay") && !$0.message.hasPrefix("worker.ready_timeout")
         }
         if timingValid, worker.ready == .delay, worker.readyDelay >= worker.readyTimeout {
-            let keyPath = section.path + [.key(section.table["ready_delay"] != nil ? "ready_delay" : "ready_timeout")]
-            report(keyPath, "worker.ready_delay (\(worker.readyDelay.shortDescription)) must be shorter than ready_timeout (\(worker.readyTimeout.shortDescription)), or no worker could ever become ready")
+            let position = section.valuePosition(section.table["ready_delay"] != nil ? "ready_delay" : "ready_timeout")
+            report(position, "worker.ready_delay (\(worker.readyDelay.shortDescription)) must be shorter than ready_timeout (\(worker.readyTimeout.shortDescription)), or no worker could ever become ready")
         }
         if let settle = duration(section, "ready_settle") { worker.readySettle = settle }
+        if let timeout = duration(section, "stop_accept_timeout") { worker.stopAcceptTimeout = timeout }
+        if let limit = integer(section, "start_limit", in: 1...10_000) { worker.startLimit = limit }
 
-        if let value = section.table["stop_signal"] {
+        if let node = section.table["stop_signal"] {
             let names = Signal.knownNames.joined(separator: ", ")
-            if let name = value.string {
+            if let name = node.value.string {
                 if let signal = Signal(name: name) {
                     worker.stopSignal = signal
                 } else {
-                    report(section.path + [.key("stop_signal")], "worker.stop_signal: unknown signal \"\(name)\"; accepted: \(names)")
+                    report(node.position, "worker.stop_signal: unknown signal \"\(name)\"; accepted: \(names)")
                 }
             } else {
-                reportType(section, "stop_signal", expected: "a signal name such as \"SIGTERM\"", found: value, hint: "; accepted: \(names)")
+                reportType(section, "stop_signal", expected: "a signal name such as \"SIGTERM\"", found: node, hint: "; accepted: \(names)")
             }
         }
         if let timeout = duration(section, "drain_timeout") { worker.drainTimeout = timeout }
@@ -528,46 +525,78 @@ struct ConfigValidator {
         return complete ? worker : nil
     }
 
-    private mutating func validateEnvironment(_ table: TOMLTable, path keyPath: ConfigKeyPath) -> [EnvironmentVariable] {
+    /// `ready_listeners`: each name must be a listener's, once; only for `ready = "accepting"`.
+    private mutating func validateReadyListeners(_ names: [String], section: Section, listeners: [ListenerConfig]?, into worker: inout WorkerConfig) {
+        if names.isEmpty {
+            report(section.valuePosition("ready_listeners"), "worker.ready_listeners: must name at least one listener (leave it out to wait on all of them)")
+            return
+        }
+        if section.table["ready"] != nil, worker.ready != .accepting {
+            report(section.valuePosition("ready_listeners"), "worker.ready_listeners applies only to ready = \"accepting\", not \"\(worker.ready.rawValue)\"")
+            return
+        }
+        var valid = true
+        var seen: Set<String> = []
+        for (offset, name) in names.enumerated() {
+            let position = elementPosition(section, "ready_listeners", offset)
+            if !seen.insert(name).inserted {
+                report(position, "worker.ready_listeners[\(offset)]: '\(name)' is listed twice")
+                valid = false
+            } else if let listeners, !listeners.contains(where: { $0.name == name }) {
+                let known = listeners.map { "'\($0.name)'" }.joined(separator: ", ")
+                var message = "worker.ready_listeners[\(offset)]: '\(name)' names no listener; the listeners are \(known)"
+                if let suggestion = Self.closestMatch(to: name, in: listeners.map(\.name)) {
+                    message += "; did you mean '\(suggestion)'?"
+                }
+                report(position, message)
+                valid = false
+            }
+        }
+        if valid { worker.readyListeners = names }
+    }
+
+    private mutating func validateEnvironment(_ table: TOMLTable) -> [EnvironmentVariable] {
         var variables: [EnvironmentVariable] = []
-        for name in table.keys {
-            let value = table[name]!
-            let entryPath = keyPath + [.key(name)]
+        for entry in table.entries {
+            let name = entry.key
+            let value = entry.node.value
             if name.isEmpty || name.contains("=") {
-                report(entryPath, "worker.environment: '\(name)' is not a valid variable name")
+                report(entry.keyPosition, "worker.environment: '\(name)' is not a valid variable name")
             } else if Self.reservedForWorkers.contains(name) {
-                report(entryPath, "environment may not set \(name): graced sets it for every worker")
+                report(entry.keyPosition, "environment may not set \(name): graced sets it for every worker")
             } else if Self.reservedForGraced.contains(name) {
-                report(entryPath, "environment may not set \(name): it belongs to graced's own watchdog and is never passed to workers")
+                report(entry.keyPosition, "environment may not set \(name): it belongs to graced's own watchdog and is never passed to workers")
             } else if let text = value.string {
                 variables.append(EnvironmentVariable(name: name, value: text))
             } else {
-                let hint = value.int.map { "; write \(name) = \"\($0)\"" } ?? ""
-                report(entryPath, "worker.environment.\(name): expected a string, found \(describeType(value))\(hint)")
+                let hint = value.integer.map { "; write \(name) = \"\($0)\"" } ?? ""
+                report(entry.node.position, "worker.environment.\(name): expected a string, found \(value.typeDescription)\(hint)")
             }
         }
         return variables.sorted { $0.name < $1.name }
     }
 
     /// `{fd:NAME}` must name a listener, or the worker would get a literal placeholder.
-    private mutating func checkPlaceholders(_ command: [String], keyPath: ConfigKeyPath, listeners: [ListenerConfig]?) {
-        for (position, argument) in command.enumerated() {
+    private mutating func checkPlaceholders(_ section: Section, listeners: [ListenerConfig]?) {
+        guard let elements = section.table["command"]?.value.array else { return }
+        for (offset, element) in elements.enumerated() {
+            guard let argument = element.value.string else { continue }
             var rest = Substring(argument)
             while let open = rest.firstRange(of: "{fd:") {
                 let afterOpen = rest[open.upperBound...]
                 guard let close = afterOpen.firstIndex(of: "}") else {
-                    report(keyPath + [.index(position)], "worker.command[\(position)]: unterminated placeholder in \"\(argument)\"; write {fd:NAME}")
+                    report(element.position, "worker.command[\(offset)]: unterminated placeholder in \"\(argument)\"; write {fd:NAME}")
                     break
                 }
                 let name = String(afterOpen[..<close])
                 // With broken listeners the names are unknown: their own problems suffice.
                 if let listeners, !listeners.contains(where: { $0.name == name }) {
                     let known = listeners.map { "'\($0.name)'" }.joined(separator: ", ")
-                    var message = "worker.command[\(position)]: {fd:\(name)} names no listener; the listeners are \(known)"
+                    var message = "worker.command[\(offset)]: {fd:\(name)} names no listener; the listeners are \(known)"
                     if let suggestion = Self.closestMatch(to: name, in: listeners.map(\.name)) {
                         message += "; did you mean {fd:\(suggestion)}?"
                     }
-                    report(keyPath + [.index(position)], message)
+                    report(element.position, message)
                 }
                 rest = afterOpen[afterOpen.index(after: close)...]
             }
@@ -576,47 +605,55 @@ struct ConfigValidator {
 
     // MARK: Typed values
 
+    /// Where element `offset` of the array at `key` begins (the key's value, if it has none).
+    func elementPosition(_ section: Section, _ key: String, _ offset: Int) -> TOMLPosition {
+        guard let elements = section.table[key]?.value.array, offset < elements.count else {
+            return section.valuePosition(key)
+        }
+        return elements[offset].position
+    }
+
     /// The string at `key`; nil (after reporting) when it has another type.
     mutating func string(_ section: Section, _ key: String) -> String? {
-        guard let value = section.table[key] else { return nil }
-        guard let text = value.string else {
-            reportType(section, key, expected: "a string", found: value)
+        guard let node = section.table[key] else { return nil }
+        guard let text = node.value.string else {
+            reportType(section, key, expected: "a string", found: node)
             return nil
         }
         return text
     }
 
     mutating func integer(_ section: Section, _ key: String, in range: ClosedRange<Int>) -> Int? {
-        guard let value = section.table[key] else { return nil }
-        guard let number = value.int else {
-            let hint = value.string.flatMap { Int($0) }.map { "; write \($0) without quotes" } ?? ""
-            reportType(section, key, expected: "an integer", found: value, hint: hint)
+        guard let node = section.table[key] else { return nil }
+        guard let number = node.value.integer else {
+            let hint = node.value.string.flatMap { Int($0) }.map { "; write \($0) without quotes" } ?? ""
+            reportType(section, key, expected: "an integer", found: node, hint: hint)
             return nil
         }
-        guard range.contains(number) else {
-            report(section.path + [.key(key)], "\(section.name).\(key): must be from \(range.lowerBound) to \(range.upperBound), found \(number)")
+        guard number >= range.lowerBound, number <= range.upperBound else {
+            report(node.position, "\(section.name).\(key): must be from \(range.lowerBound) to \(range.upperBound), found \(number)")
             return nil
         }
-        return number
+        return Int(number)
     }
 
     mutating func duration(_ section: Section, _ key: String) -> Duration? {
-        guard let value = section.table[key] else { return nil }
-        if let text = value.string {
+        guard let node = section.table[key] else { return nil }
+        if let text = node.value.string {
             do {
                 return try parseDuration(text)
             } catch {
-                report(section.path + [.key(key)], "\(section.name).\(key): \(error)")
+                report(node.position, "\(section.name).\(key): \(error)")
                 return nil
             }
         }
         var hint = ""
-        if let number = value.int {
+        if let number = node.value.integer {
             hint = "; write \"\(number)s\" for \(number) seconds"
-        } else if let number = value.double {
+        } else if let number = node.value.float {
             hint = "; write \"\(number)s\" for \(number) seconds"
         }
-        reportType(section, key, expected: "a duration string such as \"30s\" or \"250ms\"", found: value, hint: hint)
+        reportType(section, key, expected: "a duration string such as \"30s\" or \"250ms\"", found: node, hint: hint)
         return nil
     }
 
@@ -630,25 +667,25 @@ struct ConfigValidator {
         if let suggestion = Self.closestMatch(to: text, in: Choice.allCases.map(\.rawValue)) {
             message += "; did you mean \"\(suggestion)\"?"
         }
-        report(section.path + [.key(key)], message)
+        report(section.valuePosition(key), message)
         return nil
     }
 
-    /// An array of strings; a wrong element is reported at its own line.
+    /// An array of strings; a wrong element is reported at its own position.
     mutating func stringArray(_ section: Section, _ key: String) -> [String]? {
-        guard let value = section.table[key] else { return nil }
-        guard let array = value.array else {
-            let hint = value.string != nil ? "; write [\"...\", \"...\"]" : ""
-            reportType(section, key, expected: "an array of strings", found: value, hint: hint)
+        guard let node = section.table[key] else { return nil }
+        guard let array = node.value.array else {
+            let hint = node.value.string != nil ? "; write [\"...\", \"...\"]" : ""
+            reportType(section, key, expected: "an array of strings", found: node, hint: hint)
             return nil
         }
         var strings: [String] = []
         var valid = true
-        for (position, element) in array.enumerated() {
-            if let text = element.string {
+        for (offset, element) in array.enumerated() {
+            if let text = element.value.string {
                 strings.append(text)
             } else {
-                report(section.path + [.key(key), .index(position)], "\(section.name).\(key)[\(position)]: expected a string, found \(describeType(element))")
+                report(element.position, "\(section.name).\(key)[\(offset)]: expected a string, found \(element.value.typeDescription)")
                 valid = false
             }
         }
@@ -656,37 +693,6 @@ struct ConfigValidator {
     }
 
     // MARK: The system
-
-    private func userExists(_ name: String) -> Bool {
-        var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        return Self.withLookupBuffer(sysconf(Int32(_SC_GETPW_R_SIZE_MAX))) {
-            getpwnam_r(name, &entry, $0.baseAddress!, $0.count, &result)
-        } && result != nil
-    }
-
-    private func groupExists(_ name: String) -> Bool {
-        var entry = group()
-        var result: UnsafeMutablePointer<group>?
-        return Self.withLookupBuffer(sysconf(Int32(_SC_GETGR_R_SIZE_MAX))) {
-            getgrnam_r(name, &entry, $0.baseAddress!, $0.count, &result)
-        } && result != nil
-    }
-
-    /// Runs a get*nam_r call, growing its buffer on ERANGE (large groups need more than
-    /// the suggested size). True when the call succeeded, found or not.
-    private static func withLookupBuffer(_ suggested: Int, _ call: (UnsafeMutableBufferPointer<CChar>) -> Int32) -> Bool {
-        var size = max(suggested, 1024)
-        while true {
-            var buffer = [CChar](repeating: 0, count: size)
-            let status = buffer.withUnsafeMutableBufferPointer { call($0) }
-            if status == ERANGE, size < 16 * 1024 * 1024 {
-                size *= 2
-                continue
-            }
-            return status == 0
-        }
-    }
 
     private func directoryProblem(_ directory: String) -> String? {
         var info = stat()

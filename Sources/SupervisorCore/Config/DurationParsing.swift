@@ -24,8 +24,8 @@ public struct DurationParseError: Error, Equatable, Sendable, CustomStringConver
 /// which is what users of einhorn and Go servers already write. A bare `"0"` is the only
 /// number accepted without a unit, because it means the same in every unit. Negative
 /// durations are refused: every duration in graced is a wait. The result has nanosecond
-/// resolution (finer fractions are truncated) and must fit in `Int64` nanoseconds (about
-/// 292 years).
+/// resolution (finer fractions are truncated) and is at most ``maximumDuration``, a year:
+/// a longer wait is a typo (`"30000h"`), and so no timer arithmetic can overflow.
 public func parseDuration(_ text: String) throws(DurationParseError) -> Duration {
     func fail(_ reason: String) -> DurationParseError {
         DurationParseError(input: text, reason: reason)
@@ -87,7 +87,7 @@ public func parseDuration(_ text: String) throws(DurationParseError) -> Duration
             throw fail("unknown unit \"\(unit)\"")
         }
 
-        let tooLong = fail("it is too long (the limit is about 292 years)")
+        let tooLong = fail("it is too long: more than a year (8760h)")
         guard !wholeOverflow else { throw tooLong }
         let (wholeNanoseconds, overflow) = whole.multipliedReportingOverflow(by: unitNanoseconds)
         guard !overflow else { throw tooLong }
@@ -96,11 +96,16 @@ public func parseDuration(_ text: String) throws(DurationParseError) -> Duration
         let fractionNanoseconds = scale.dividingFullWidth(product).quotient
         let (partial, o1) = wholeNanoseconds.addingReportingOverflow(fractionNanoseconds)
         let (sum, o2) = total.addingReportingOverflow(partial)
-        guard !o1, !o2, sum <= UInt64(Int64.max) else { throw tooLong }
+        guard !o1, !o2, sum <= maximumDurationNanoseconds else { throw tooLong }
         total = sum
     }
     return .nanoseconds(Int64(total))
 }
+
+/// The longest duration ``parseDuration(_:)`` accepts: 365 days (8760h).
+public let maximumDuration = Duration.seconds(365 * 24 * 3600)
+
+private let maximumDurationNanoseconds: UInt64 = 365 * 24 * 3600 * 1_000_000_000
 
 private func decimalDigit(_ byte: UInt8) -> UInt8? {
     (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) ? byte - UInt8(ascii: "0") : nil

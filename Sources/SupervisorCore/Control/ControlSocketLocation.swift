@@ -10,27 +10,13 @@ public enum ControlSocketLocation {
         return "/run/graced.sock"
     }
 
-    /// Reads only `[graced] control_socket` from a config file, tolerating every other
-    /// error in it: `graced reload` must reach the supervisor to report that very error.
+    /// Reads only `[graced] control_socket` from a config file, with the configuration's
+    /// own TOML parser, tolerating every other error in it: `graced reload` must reach the
+    /// supervisor to report that very error. After a syntax error, the lines before it are
+    /// used (where `[graced]` usually is).
     public static func fromConfigFile(_ path: String) -> String? {
-        guard let text = ProcessTree.readSmallFile(path) else { return nil }
-        var inGraced = false
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let line = rawLine.trimmingCharacters(in: " \t\r")
-            if line.hasPrefix("[") {
-                inGraced = line.replacingOccurrences(of: " ", with: "") == "[graced]"
-                continue
-            }
-            guard inGraced, line.hasPrefix("control_socket") else { continue }
-            let rest = line.dropFirst("control_socket".count).trimmingCharacters(in: " \t")
-            guard rest.hasPrefix("=") else { continue }
-            let value = rest.dropFirst().trimmingCharacters(in: " \t")
-            guard let quote = value.first, quote == "\"" || quote == "'" else { continue }
-            let body = value.dropFirst()
-            guard let end = body.firstIndex(of: quote) else { continue }
-            return String(body[..<end])
-        }
-        return nil
+        guard let root = ConfigLoader.readDocumentLeniently(path: path) else { return nil }
+        return root["graced"]?.value.table?["control_socket"]?.value.string
     }
 }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSystemd
 
 /// sockaddr_un construction, shared by listeners, the control socket and its client.
 public enum UnixAddress {

@@ -41,20 +41,45 @@ public enum UserDatabase {
         return result
     }
 
+    /// The user's uid, primary gid and home directory; nil when there is no such user (or
+    /// the lookup failed).
     static func passwd(named name: String) -> (uid: uid_t, gid: gid_t, home: String)? {
-        var entry = Glibc.passwd()
-        var found: UnsafeMutablePointer<Glibc.passwd>?
-        var buffer = [CChar](repeating: 0, count: 16384)
-        guard getpwnam_r(name, &entry, &buffer, buffer.count, &found) == 0, found != nil else { return nil }
-        return (entry.pw_uid, entry.pw_gid, String(cString: entry.pw_dir))
+        withGrowingBuffer(sysconf(Int32(_SC_GETPW_R_SIZE_MAX))) { buffer in
+            var entry = Glibc.passwd()
+            var result: UnsafeMutablePointer<Glibc.passwd>?
+            let status = getpwnam_r(name, &entry, buffer.baseAddress!, buffer.count, &result)
+            guard status == 0, result != nil else { return (status, nil) }
+            return (status, (entry.pw_uid, entry.pw_gid, String(cString: entry.pw_dir)))
+        }
     }
 
+    /// The group's gid; nil when there is no such group (or the lookup failed).
     static func groupID(named name: String) -> gid_t? {
-        var entry = group()
-        var found: UnsafeMutablePointer<group>?
-        var buffer = [CChar](repeating: 0, count: 16384)
-        guard getgrnam_r(name, &entry, &buffer, buffer.count, &found) == 0, found != nil else { return nil }
-        return entry.gr_gid
+        withGrowingBuffer(sysconf(Int32(_SC_GETGR_R_SIZE_MAX))) { buffer in
+            var entry = group()
+            var result: UnsafeMutablePointer<group>?
+            let status = getgrnam_r(name, &entry, buffer.baseAddress!, buffer.count, &result)
+            guard status == 0, result != nil else { return (status, nil) }
+            return (status, entry.gr_gid)
+        }
+    }
+
+    /// Runs a get*nam_r lookup with a buffer of the suggested size, retrying with one twice
+    /// as large on ERANGE (a group with many members, or a long home path, needs more);
+    /// gives up at 16 MiB. `call` copies what it needs out of the buffer before returning.
+    static func withGrowingBuffer<Value>(
+        _ suggested: Int, _ call: (UnsafeMutableBufferPointer<CChar>) -> (status: Int32, value: Value?)
+    ) -> Value? {
+        var size = max(suggested, 1024)
+        while true {
+            var buffer = [CChar](repeating: 0, count: size)
+            let (status, value) = buffer.withUnsafeMutableBufferPointer { call($0) }
+            if status == ERANGE, size < 16 * 1024 * 1024 {
+                size *= 2
+                continue
+            }
+            return value
+        }
     }
 
     static func supplementaryGroups(user: String, primary: gid_t) -> [gid_t] {

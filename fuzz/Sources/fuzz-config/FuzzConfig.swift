@@ -1,10 +1,13 @@
-// libFuzzer target: ConfigLoader.parse on arbitrary text.
+// libFuzzer target: ConfigLoader.parse (the TOML module, then ConfigValidator) on
+// arbitrary bytes, and TOMLDocument.parse on its own.
 //
 // Invariants checked on every input (a violation aborts, so libFuzzer saves the input):
-// - parse never crashes (TOMLKit/toml++ included: the input reaches C++);
-// - it returns a config or a ConfigError with at least one problem, sorted by line, each
-//   naming the path it was given and, when it has a line, one within the file
-//   (1 ... newlines + 1);
+// - parsing never crashes or traps (stack depth included: nesting is bounded);
+// - TOMLDocument.parse either throws a TOMLError positioned inside the input or returns
+//   a tree whose every key and value position is inside the input;
+// - ConfigLoader returns a config or a ConfigError with at least one problem, sorted by
+//   line and column, each naming the path it was given and a line within the file
+//   (1 ... newlines + 1) with a column within that line (1 ... its length + 1);
 // - a config it returns is internally consistent: at least one listener, unique valid
 //   names, listener lines within the file, a non-empty command whose {fd:NAME}
 //   placeholders all name listeners, values within their documented ranges, no reserved
@@ -12,6 +15,7 @@
 
 import CFuzzDriver
 import SupervisorCore
+import TOML
 
 private let path = "/fuzz/graced.conf"
 private let environment = ["PATH": "/usr/bin:/bin", "HOME": "/root"]
@@ -63,8 +67,13 @@ private func checkConfig(_ config: GracedConfig, lineCount: Int) {
     }
     check((1...1024).contains(worker.processes), "processes \(worker.processes)")
     check((1...64).contains(worker.maxDraining), "max_draining \(worker.maxDraining)")
-    for duration in [worker.readyDelay, worker.readyTimeout, worker.readySettle, worker.drainTimeout] {
-        check(duration >= .zero, "negative duration \(duration)")
+    for duration in [worker.readyDelay, worker.readyTimeout, worker.readySettle, worker.drainTimeout, worker.stopAcceptTimeout] {
+        check(duration >= .zero && duration <= maximumDuration, "duration out of range \(duration)")
+    }
+    check(worker.startLimit >= 1, "start_limit \(worker.startLimit)")
+    check(config.listeners.count <= 256, "\(config.listeners.count) listeners")
+    if let ready = worker.readyListeners {
+        check(!ready.isEmpty && ready.allSatisfy(names.contains) && Set(ready).count == ready.count, "ready_listeners \(ready)")
     }
     for variable in worker.environment {
         check(!variable.name.isEmpty && !variable.name.contains("="), "environment name \(variable.name)")
@@ -77,28 +86,74 @@ private func checkConfig(_ config: GracedConfig, lineCount: Int) {
     _ = WorkerEnvironment.expandArguments(worker.command, listenerNames: config.listeners.map(\.name))
 }
 
+/// Per line (1-based index), how many columns it has: its non-continuation bytes, as the
+/// TOML module counts Unicode scalars (for invalid UTF-8, the bytes before the error).
+private func lineLengths(_ bytes: UnsafeBufferPointer<UInt8>) -> [Int] {
+    var lengths = [0, 0]
+    for byte in bytes {
+        if byte == UInt8(ascii: "\n") {
+            lengths.append(0)
+        } else if byte & 0xC0 != 0x80 {
+            lengths[lengths.count - 1] += 1
+        }
+    }
+    return lengths
+}
+
+private func checkPosition(_ position: TOMLPosition, _ lengths: [Int], _ what: @autoclosure () -> String) {
+    check((1..<lengths.count).contains(position.line), "\(what()): line \(position.line) outside 1...\(lengths.count - 1)")
+    guard (1..<lengths.count).contains(position.line) else { return }
+    check((1...lengths[position.line] + 1).contains(position.column), "\(what()): column \(position.column) outside line \(position.line) of \(lengths[position.line]) columns")
+}
+
+/// Every position in the tree lies inside the input; recursion follows the tree, whose
+/// depth the parser bounds.
+private func checkTree(_ table: TOMLTable, _ lengths: [Int]) {
+    for entry in table.entries {
+        checkPosition(entry.keyPosition, lengths, "key '\(entry.key)'")
+        checkNode(entry.node, lengths)
+    }
+}
+
+private func checkNode(_ node: TOMLNode, _ lengths: [Int]) {
+    checkPosition(node.position, lengths, "value \(node.value.typeDescription)")
+    switch node.value {
+    case .table(let table): checkTree(table, lengths)
+    case .array(let elements): for element in elements { checkNode(element, lengths) }
+    default: break
+    }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = UnsafeBufferPointer(start: data, count: size)
-    // load() refuses invalid UTF-8 before parse; parse takes a String, so decode (invalid
-    // sequences become U+FFFD, which the parser must handle like any other character).
-    let text = String(decoding: bytes, as: UTF8.self)
-    let lineCount = text.utf8.reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
+    let array = Array(bytes)
+    let lengths = lineLengths(bytes)
+    let lineCount = lengths.count - 1
+
     do {
-        let config = try ConfigLoader.parse(text: text, path: path, checkFilesystem: false, environment: environment)
+        let tree = try TOMLDocument.parse(array)
+        checkTree(tree, lengths)
+    } catch {
+        checkPosition(error.position, lengths, "TOMLError \(error)")
+        check(!error.message.isEmpty, "empty TOMLError message")
+    }
+
+    do {
+        let config = try ConfigLoader.parse(bytes: array, path: path, checkFilesystem: false, environment: environment)
         checkConfig(config, lineCount: lineCount)
     } catch {
         check(!error.problems.isEmpty, "a ConfigError without problems")
-        var previous = 0
+        var previous = (0, 0)
         for problem in error.problems {
             check(problem.path == path, "problem path \(problem.path): \(problem)")
             check(!problem.message.isEmpty, "empty problem message")
-            if let line = problem.line {
-                check((1...lineCount).contains(line), "problem line \(line) outside 1...\(lineCount): \(problem)")
+            guard let line = problem.line, let column = problem.column else {
+                fatalError("fuzz-config invariant violated: a problem without line and column: \(problem)")
             }
-            // Sorted by line, a problem without one first.
-            check((problem.line ?? 0) >= previous, "problems not sorted by line: \(error)")
-            previous = problem.line ?? 0
+            checkPosition(TOMLPosition(line: line, column: column), lengths, "problem \(problem)")
+            check((line, column) >= previous, "problems not sorted by line and column: \(error)")
+            previous = (line, column)
         }
         _ = error.description
     }
