@@ -87,7 +87,8 @@ private let accept4 = "288 0x3 0x7ffd5c2b1e40 0x7ffd5c2b1e3c 0x80800 0x0 0x0 0x7
         try proc.process(100, pgrp: 100)
         try proc.process(101, pgrp: 100, comm: "worker (1)")
         try proc.process(200, pgrp: 200)
-        let members = ProcessGroupMembers(procRoot: proc.root, rescanInterval: .milliseconds(100))
+        let members = ProcessGroupMembers(procRoot: proc.root, rescanInterval: .milliseconds(100),
+                                          fullScanInterval: .milliseconds(100))
         let start = MonotonicInstant.now()
         #expect(members.members(ofGroup: 100, now: start) == [100, 101])
         try proc.process(102, pgrp: 100)
@@ -95,6 +96,22 @@ private let accept4 = "288 0x3 0x7ffd5c2b1e40 0x7ffd5c2b1e3c 0x80800 0x0 0x0 0x7
         #expect(members.members(ofGroup: 100, now: start + .milliseconds(150)) == [100, 101, 102])
         // A leader the last scan did not see still answers for itself.
         #expect(members.members(ofGroup: 300, now: start + .milliseconds(160)) == [300])
+    }
+
+    @Test func newDescendantsAreFoundBetweenFullScans() throws {
+        let proc = try FakeProc()
+        try proc.process(100, pgrp: 100)
+        let members = ProcessGroupMembers(procRoot: proc.root, rescanInterval: .milliseconds(100),
+                                          fullScanInterval: .seconds(60))
+        let start = MonotonicInstant.now()
+        #expect(members.members(ofGroup: 100, now: start) == [100])
+        try proc.process(103, pgrp: 100)
+        try proc.process(104, pgrp: 104)  // left the group with setsid()
+        try proc.process(105, pgrp: 100)  // a grandchild
+        try proc.write("100/task/100/children", "104 103 ")
+        try proc.write("103/task/103/children", "105 ")
+        #expect(members.members(ofGroup: 100, now: start + .milliseconds(50)) == [100])
+        #expect(members.members(ofGroup: 100, now: start + .milliseconds(150)) == [100, 103, 105])
     }
 
     @Test func epollRegistrationCounts() throws {

@@ -101,10 +101,16 @@ public final class AcceptingProbe {
 
     /// Which of `listenerInodes` the processes `pids` wait on. An empty `waiters` means
     /// none of them waits on any of the listeners (any more).
-    public func probe(pids: [pid_t], listenerInodes: Set<UInt64>) -> Report {
+    ///
+    /// - Parameter stopWhenAllSeen: stop at the first process after which every listener
+    ///   has a waiter: enough for "is it ready?" and for "has it stopped accepting?"
+    ///   (then `waiters` and `holders` are incomplete); false lists every waiter, for a
+    ///   warning that names them.
+    public func probe(pids: [pid_t], listenerInodes: Set<UInt64>, stopWhenAllSeen: Bool = false) -> Report {
         var report = Report()
         guard !listenerInodes.isEmpty else { return report }
         for pid in pids {
+            if stopWhenAllSeen, report.isAccepting(onAll: listenerInodes) { break }
             if !inspect(pid: pid, listenerInodes: listenerInodes, into: &report) {
                 report.unreadable.append(pid)
             }
