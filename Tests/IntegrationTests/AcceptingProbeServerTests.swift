@@ -242,10 +242,17 @@ private func mechanisms(_ report: AcceptingProbe.Report) -> String {
             for _ in 0..<200 { members.invalidate(); _ = members.members(ofGroup: process.pid) }
             let perScan = Double(MonotonicInstant.now().since(start.0).nanoseconds) / 200 / 1000
             let cpuPerScan = Double(threadCPUTime() - start.1) / 200 / 1000
+            start = (.now(), threadCPUTime())
+            for _ in 0..<rounds { _ = probe.probe(pids: pids, listenerInodes: [listener.inode], stopWhenAllSeen: true) }
+            let cpuPerEarlyStop = Double(threadCPUTime() - start.1) / Double(rounds) / 1000
+            start = (.now(), threadCPUTime())
+            for _ in 0..<200 { _ = members.descendantsInGroup(process.pid) }
+            let cpuPerWalk = Double(threadCPUTime() - start.1) / 200 / 1000
             let processCount = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { Int($0) != nil }.count ?? 0
             print(String(format: "accepting-probe-cost: %@ (%d processes): %.1f us/probe (CPU %.1f us); "
                          + "group scan of /proc (%d processes): %.0f us (CPU %.0f us)",
-                         name, pids.count, perProbe, cpuPerProbe, processCount, perScan, cpuPerScan))
+                         name, pids.count, perProbe, cpuPerProbe, processCount, perScan, cpuPerScan)
+                + String(format: "; stopWhenAllSeen CPU %.1f us; descendant walk CPU %.0f us", cpuPerEarlyStop, cpuPerWalk))
         }
         try measure("python-epoll", [Binaries.python3, "py_server.py", "epoll"])
         if ProbedServer.gunicornUnavailable() == nil {
