@@ -62,6 +62,11 @@ public final class AcceptingProbe {
     public struct Report: Equatable, Sendable {
         /// At most one entry per (pid, inode): the first mechanism seen.
         public var waiters: [Waiter] = []
+        /// Every process that has a listener open, with the inodes it holds, waiting or
+        /// not. A single-threaded server that blocks in accept() reads as not waiting
+        /// while it handles a request; a caller deciding that such a process stopped
+        /// accepting can ask whether it still holds the listener.
+        public var holders: [pid_t: Set<UInt64>] = [:]
         /// Processes whose fds could not be read (gone, or not ours to inspect).
         public var unreadable: [pid_t] = []
 
@@ -96,11 +101,17 @@ public final class AcceptingProbe {
 
     /// Which of `listenerInodes` the processes `pids` wait on. An empty `waiters` means
     /// none of them waits on any of the listeners (any more).
-    public func probe(pids: [pid_t], listenerInodes: Set<UInt64>) -> Report {
+    ///
+    /// - Parameter stopWhenAllSeen: stop at the first process after which every listener
+    ///   has a waiter: enough for "is it ready?" and for "has it stopped accepting?"
+    ///   (then `waiters` and `holders` are incomplete); false lists every waiter, for a
+    ///   warning that names them.
+    public func probe(pids: [pid_t], listenerInodes: Set<UInt64>, stopWhenAllSeen: Bool = false) -> Report {
         var report = Report()
         guard !listenerInodes.isEmpty else { return report }
         for pid in pids {
-            if !inspect(pid: pid, listenerInodes: listenerInodes, into: &report.waiters) {
+            if stopWhenAllSeen, report.isAccepting(onAll: listenerInodes) { break }
+            if !inspect(pid: pid, listenerInodes: listenerInodes, into: &report) {
                 report.unreadable.append(pid)
             }
         }
@@ -108,7 +119,7 @@ public final class AcceptingProbe {
     }
 
     /// Adds the waiters of one process; false when its fds could not be read.
-    private func inspect(pid: pid_t, listenerInodes: Set<UInt64>, into waiters: inout [Waiter]) -> Bool {
+    private func inspect(pid: pid_t, listenerInodes: Set<UInt64>, into report: inout Report) -> Bool {
         var listenerFDs: [Int32: UInt64] = [:]
         var epollFDs: [Int32] = []
         let readable = reader.forEachFD(
@@ -117,12 +128,14 @@ public final class AcceptingProbe {
             epoll: { epollFDs.append($0) })
         guard readable else { return false }
         guard !listenerFDs.isEmpty else { return true }
+        let held = Set(listenerFDs.values)
+        report.holders[pid] = held
 
         var found: Set<UInt64> = []
         func add(_ fd: Int32, _ inode: UInt64, _ mechanism: Mechanism) {
             guard !found.contains(inode) else { return }
             found.insert(inode)
-            waiters.append(Waiter(pid: pid, inode: inode, fd: fd, mechanism: mechanism))
+            report.waiters.append(Waiter(pid: pid, inode: inode, fd: fd, mechanism: mechanism))
         }
 
         for epollFD in epollFDs.sorted() {
@@ -133,7 +146,6 @@ public final class AcceptingProbe {
                 }
             }
         }
-        let held = Set(listenerFDs.values)
         if found == held { return true }
 
         // Threads blocked in accept, poll or select.

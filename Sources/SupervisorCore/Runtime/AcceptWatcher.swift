@@ -11,15 +11,18 @@ import Logging
 /// - does the serving generation still wait on every listener (looked at once, on request).
 final class AcceptWatcher {
     static let interval: Duration = .milliseconds(15)
-    /// A thread of a blocking server is in accept() only between connections; three
-    /// ticks in a row without any waiter (about 45 ms) tell "stopped" from "busy".
+    /// Ticks in a row without any waiter that mean "stopped accepting" (about 45 ms).
     static let quietTicksToStop = 3
+    /// The same, while a process that was seen blocked in accept/poll/select still holds
+    /// the listener: such a thread waits only between connections, so a busy one looks
+    /// idle for a moment (about 300 ms).
+    static let quietTicksToStopWhileHeld = 20
 
     private let loop: EventLoop
     private let probe = AcceptingProbe()
     private let groups = ProcessGroupMembers()
     private var readyWatches: [Int32: Set<UInt64>] = [:]
-    private var stopWatches: [Int: (pids: () -> [Int32], inodes: Set<UInt64>, since: MonotonicInstant, quietTicks: Int)] = [:]
+    private var stopWatches: [Int: (pids: () -> [Int32], inodes: Set<UInt64>, since: MonotonicInstant, quietTicks: Int, transient: Set<Int32>)] = [:]
     private var timer: EventLoop.TimerID?
     var onReady: (Int32) -> Void = { _ in }
     var onStopped: (Int, Duration) -> Void = { _, _ in }
@@ -40,7 +43,7 @@ final class AcceptWatcher {
     /// Reports through ``onStopped`` once no process of `pids()` (and of their process
     /// groups) waits on `inodes`.
     func watchStop(generation: Int, pids: @escaping () -> [Int32], inodes: Set<UInt64>) {
-        stopWatches[generation] = (pids, inodes, .now(), 0)
+        stopWatches[generation] = (pids, inodes, .now(), 0, [])
         groups.invalidate()
         schedule()
     }
@@ -67,16 +70,27 @@ final class AcceptWatcher {
     private func tick() {
         var ready: [Int32] = []
         for (pid, inodes) in readyWatches {
-            let report = probe.probe(pids: groups.members(ofGroup: pid), listenerInodes: inodes)
+            let report = probe.probe(pids: groups.members(ofGroup: pid), listenerInodes: inodes, stopWhenAllSeen: true)
             if report.isAccepting(onAll: inodes) { ready.append(pid) }
         }
         var stopped: [(Int, Duration)] = []
         for (generation, watch) in stopWatches {
             let pids = watch.pids().flatMap { groups.members(ofGroup: $0) }
-            let accepting = !probe.probe(pids: pids, listenerInodes: watch.inodes).waiters.isEmpty
-            let quiet = accepting ? 0 : watch.quietTicks + 1
+            let report = probe.probe(pids: pids, listenerInodes: watch.inodes)
+            var transient = watch.transient
+            for waiter in report.waiters {
+                switch waiter.mechanism {
+                case .accept, .poll, .select: transient.insert(waiter.pid)
+                case .epoll: break
+                }
+            }
+            let quiet = report.waiters.isEmpty ? watch.quietTicks + 1 : 0
             stopWatches[generation]?.quietTicks = quiet
-            if quiet >= Self.quietTicksToStop { stopped.append((generation, MonotonicInstant.now().since(watch.since))) }
+            stopWatches[generation]?.transient = transient
+            let stillHeld = report.holders.keys.contains { transient.contains($0) }
+            if quiet >= (stillHeld ? Self.quietTicksToStopWhileHeld : Self.quietTicksToStop) {
+                stopped.append((generation, MonotonicInstant.now().since(watch.since)))
+            }
         }
         for pid in ready {
             readyWatches.removeValue(forKey: pid)

@@ -1,0 +1,3 @@
+module graced.example/readiness
+
+go 1.19
