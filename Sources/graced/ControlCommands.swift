@@ -42,7 +42,7 @@ struct ControlTarget: ParsableArguments {
     func verify(_ status: SupervisorStatus, doing what: String) throws {
         guard let expected = expectedConfig else { return }
         let wanted = ControlClient.canonicalPath(expected)
-        let running = ControlClient.canonicalPath(status.config, relativeTo: "/proc/\(status.pid)/cwd")
+        let running = ControlClient.canonicalPath(status.config, ofProcess: status.pid)
         guard wanted != running else { return }
         printError("""
             graced: the supervisor at \(socketPath()) (pid \(status.pid)) runs \(running), not \(wanted): \

@@ -300,6 +300,10 @@ import Glibc
         // /proc/self/cwd: another process's directory is reached the same way.
         let here = ControlClient.canonicalPath(".")
         #expect(ControlClient.canonicalPath("a.conf", relativeTo: "/proc/self/cwd") == ControlClient.canonicalPath(here + "/a.conf"))
+        #expect(ControlClient.canonicalPath("a.conf", ofProcess: getpid()) == ControlClient.canonicalPath(here + "/a.conf"))
+        #expect(ControlClient.canonicalPath("/etc/../etc/hostname", ofProcess: getpid()) == "/etc/hostname")
+        // A process that is gone (or not ours to see): relative to our own directory.
+        #expect(ControlClient.canonicalPath("a.conf", ofProcess: Int32.max) == ControlClient.canonicalPath(here + "/a.conf"))
         // A symbolic link to a file resolves to the file.
         let directory = "/tmp/graced-canon-\(UInt32.random(in: 0...UInt32.max))"
         #expect(mkdir(directory, 0o700) == 0)

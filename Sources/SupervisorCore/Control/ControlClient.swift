@@ -141,6 +141,17 @@ extension ControlClient {
         return "/" + parts.joined(separator: "/")
     }
 
+    /// The canonical form of a path that process `pid` was given (`graced status`'s
+    /// `config`): a relative path is taken from that process's working directory, or,
+    /// where /proc does not let us see it (another user's process), from ours.
+    public static func canonicalPath(_ path: String, ofProcess pid: Int32) -> String {
+        guard !path.hasPrefix("/") else { return canonicalPath(path) }
+        let directory = "/proc/\(pid)/cwd"
+        guard let resolved = realpath(directory, nil) else { return canonicalPath(path) }
+        free(resolved)
+        return canonicalPath(path, relativeTo: directory)
+    }
+
     private static func currentDirectory() -> String {
         guard let cwd = getcwd(nil, 0) else { return "/" }
         defer { free(cwd) }
