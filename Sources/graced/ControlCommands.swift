@@ -184,7 +184,7 @@ extension ControlTarget {
 func fetchStatus(_ client: ControlClient, deadline: MonotonicInstant, then check: (SupervisorStatus) throws -> Void) throws -> SupervisorStatus {
     var result: SupervisorStatus?
     try converse(client, ControlRequest(command: .status), deadline: deadline, onTimeout: {
-        printError("graced: the supervisor\(client.peerPID.map { " (pid \($0))" } ?? "") did not answer within 10s")
+        printError("graced: the supervisor\(client.peerPID.map { " (pid \($0))" } ?? "") did not answer a status request in time")
         throw ExitCode(ExitStatusCode.noSupervisor)
     }) { reply in
         guard let status = reply.status else {
