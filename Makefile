@@ -1,12 +1,14 @@
 # graced — build, run the example, test.
 #   make run     build and run graced on etc/graced.conf (example worker on 127.0.0.1:8080)
 #   make test    unit + integration tests (installs what they need first)
+#   make verify  the release build links no Foundation and no ICU (scripts/verify-no-foundation.sh)
+#   make man     regenerate man/graced.1 from the command-line definition
 SWIFT      ?= swift
 PREFIX     ?= /usr/local
 BUILD_BIN   = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 RELEASE_BIN = $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
 
-.PHONY: all deps test-deps build release run test verify-units install clean
+.PHONY: all deps test-deps build release run test verify-units verify man install clean
 
 all: build
 
@@ -39,8 +41,22 @@ test: test-deps
 verify-units: build
 	./scripts/verify-units.sh $(BUILD_BIN)/graced
 
+# The release binary (--static-swift-stdlib) must carry no Foundation and no ICU.
+verify: release
+	./scripts/verify-no-foundation.sh $(RELEASE_BIN)/graced
+
+# man/graced.1 is committed; this regenerates it after a change to the commands' help.
+man: build
+	./scripts/generate-man.sh $(BUILD_BIN)/graced
+
 install: release
 	install -D -m 0755 $(RELEASE_BIN)/graced $(DESTDIR)$(PREFIX)/bin/graced
+	install -D -m 0644 man/graced.1 $(DESTDIR)$(PREFIX)/share/man/man1/graced.1
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	$(RELEASE_BIN)/graced --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/graced
+	$(RELEASE_BIN)/graced --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_graced
+	$(RELEASE_BIN)/graced --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/graced.fish
 	install -D -m 0644 etc/systemd/graced.service $(DESTDIR)/etc/systemd/system/graced.service
 	install -D -m 0644 etc/systemd/graced@.service $(DESTDIR)/etc/systemd/system/graced@.service
 	install -D -m 0644 etc/systemd/graced.socket $(DESTDIR)/etc/systemd/system/graced.socket

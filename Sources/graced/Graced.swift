@@ -20,10 +20,25 @@ struct Graced: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot()
+            if command is Graced {
+                // No subcommand: a missing argument.
+                printError(helpMessage())
+                Glibc.exit(ExitStatusCode.usage)
+            }
             try command.run()
         } catch {
-            exit(withError: error)
+            exitMappingUsage(error)
         }
+    }
+
+    /// ArgumentParser exits 64 (EX_USAGE) on bad usage; the contract says 2, as for a bad
+    /// configuration (graced-interface.md §1). --help and --version stay 0.
+    static func exitMappingUsage(_ error: any Error) -> Never {
+        if !(error is ExitCode), exitCode(for: error) == .validationFailure {
+            printError(fullMessage(for: error))
+            Glibc.exit(ExitStatusCode.usage)
+        }
+        exit(withError: error)
     }
 
     static let configuration = CommandConfiguration(
@@ -33,6 +48,15 @@ struct Graced: ParsableCommand {
             graced binds the listeners of its configuration (or takes them from systemd), \
             starts the workers with systemd socket activation (LISTEN_FDS, LISTEN_PID, \
             LISTEN_FDNAMES) and replaces them with zero downtime on `graced reload`.
+
+            Exit status: 0 success; 1 failure (the reason is printed); 2 bad usage or a bad \
+            configuration; 3 no supervisor answered (or it runs another configuration than \
+            --config names); 4 `graced reload --timeout` expired before the verdict.
+
+            Manual: man graced. Shell completions: `graced --generate-completion-script \
+            bash|zsh|fish`; `make install` puts them in PREFIX/share/bash-completion/completions/graced, \
+            PREFIX/share/zsh/site-functions/_graced and PREFIX/share/fish/vendor_completions.d/graced.fish \
+            (PREFIX is /usr/local unless set), the manual in PREFIX/share/man/man1/graced.1.
             """,
         version: GracedVersion.string,
         subcommands: [Run.self, Check.self, Reload.self, Status.self, Stop.self]
@@ -47,10 +71,13 @@ struct ConfigOption: ParsableArguments {
         valueName: "path"))
     var config: String?
 
-    var path: String {
+    var path: String { explicitPath ?? "/etc/graced/graced.conf" }
+
+    /// `--config`, else `$GRACED_CONFIG`: a file the user chose, not the built-in default.
+    var explicitPath: String? {
         if let config { return config }
-        if let fromEnvironment = getenv("GRACED_CONFIG") { return String(cString: fromEnvironment) }
-        return "/etc/graced/graced.conf"
+        if let fromEnvironment = getenv("GRACED_CONFIG"), fromEnvironment.pointee != 0 { return String(cString: fromEnvironment) }
+        return nil
     }
 }
 
@@ -59,7 +86,9 @@ enum ExitStatusCode {
     static let ok: Int32 = 0
     static let failed: Int32 = 1
     static let badConfig: Int32 = 2
+    static let usage: Int32 = 2
     static let noSupervisor: Int32 = 3
+    static let timedOut: Int32 = 4
 }
 
 func printError(_ text: String) {

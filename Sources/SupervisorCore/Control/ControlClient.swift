@@ -2,19 +2,21 @@
 import Glibc
 #endif
 import CSystemd
-import Foundation
 
 /// The blocking client side of the control socket, for `graced reload|status|stop`.
 public final class ControlClient {
     public enum Failure: Error, CustomStringConvertible {
         /// Nobody answers at the path (exit status 3).
         case noSupervisor(String)
-        /// The connection broke or timed out mid-conversation.
+        /// The connection broke mid-conversation.
         case broken(String)
+        /// No (complete) reply before the deadline; the request may still be under way.
+        case timedOut
 
         public var description: String {
             switch self {
             case .noSupervisor(let text), .broken(let text): return text
+            case .timedOut: return "no answer within the timeout"
             }
         }
     }
@@ -74,21 +76,26 @@ public final class ControlClient {
 
     /// The next reply line; nil when graced closed the connection.
     public func nextReply(timeout: Duration?) throws(Failure) -> ControlReply? {
-        let deadline = timeout.map { MonotonicInstant.now() + $0 }
+        try nextReply(deadline: timeout.map { MonotonicInstant.now() + $0 })
+    }
+
+    /// The next reply line, waiting at most until `deadline` (nil: forever); nil when
+    /// graced closed the connection. Throws `.timedOut` past the deadline.
+    public func nextReply(deadline: MonotonicInstant?) throws(Failure) -> ControlReply? {
         while true {
             if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = Array(buffer[..<newline])
                 buffer.removeFirst(newline + 1)
                 do {
-                    return try JSONDecoder().decode(ControlReply.self, from: Data(line))
+                    return try ControlProtocol.decodeReply(line)
                 } catch {
-                    throw .broken("unreadable reply from graced: \(String(decoding: line, as: UTF8.self))")
+                    throw .broken("unreadable reply from graced (\(error)): \(String(decoding: line.prefix(500), as: UTF8.self))")
                 }
             }
             var waitMilliseconds: Int32 = -1
             if let deadline {
                 let left = deadline.since(.now())
-                if left <= .zero { throw .broken("no answer within the timeout") }
+                if left <= .zero { throw .timedOut }
                 waitMilliseconds = Int32(clamping: left.milliseconds + 1)
             }
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
@@ -105,5 +112,49 @@ public final class ControlClient {
             }
             buffer.append(contentsOf: chunk[0..<n])
         }
+    }
+}
+
+extension ControlClient {
+    /// `path` as an absolute path with symbolic links, `.` and `..` resolved (realpath),
+    /// to compare configuration paths. A relative path is taken relative to `directory`
+    /// (default: the current directory; `/proc/PID/cwd` for another process's). A path
+    /// that does not exist (any more) is made absolute and normalized lexically.
+    public static func canonicalPath(_ path: String, relativeTo directory: String? = nil) -> String {
+        var absolute = path
+        if !path.hasPrefix("/") {
+            let base = directory.map { canonicalPath($0) } ?? currentDirectory()
+            absolute = base + "/" + path
+        }
+        if let resolved = realpath(absolute, nil) {
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        var parts: [Substring] = []
+        for part in absolute.split(separator: "/") {
+            switch part {
+            case ".": continue
+            case "..": _ = parts.popLast()
+            default: parts.append(part)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    /// The canonical form of a path that process `pid` was given (`graced status`'s
+    /// `config`): a relative path is taken from that process's working directory, or,
+    /// where /proc does not let us see it (another user's process), from ours.
+    public static func canonicalPath(_ path: String, ofProcess pid: Int32) -> String {
+        guard !path.hasPrefix("/") else { return canonicalPath(path) }
+        let directory = "/proc/\(pid)/cwd"
+        guard let resolved = realpath(directory, nil) else { return canonicalPath(path) }
+        free(resolved)
+        return canonicalPath(path, relativeTo: directory)
+    }
+
+    private static func currentDirectory() -> String {
+        guard let cwd = getcwd(nil, 0) else { return "/" }
+        defer { free(cwd) }
+        return String(cString: cwd)
     }
 }

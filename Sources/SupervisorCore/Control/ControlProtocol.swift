@@ -1,5 +1,3 @@
-import Foundation
-
 /// The control protocol: one JSON object per line in each direction.
 ///
 /// Requests: `{"command": "reload", "wait_drained": false}`, `{"command": "status"}`,
@@ -35,33 +33,40 @@ public struct ControlProtocolError: Error, Equatable, Sendable, CustomStringConv
 public enum ControlProtocol {
     /// Requests are short; anything longer is refused before it is parsed.
     public static let maxRequestBytes = 64 * 1024
+    /// Requests are flat objects; replies nest four levels (status, generations, workers).
+    public static let maxDepth = 16
+
+    private static var commandNames: String { ControlCommand.allCases.map(\.rawValue).joined(separator: ", ") }
 
     /// Decodes one request line (without its newline).
     public static func decodeRequest(_ line: [UInt8]) throws(ControlProtocolError) -> ControlRequest {
         guard line.count <= maxRequestBytes else {
             throw ControlProtocolError(description: "request larger than \(maxRequestBytes) bytes")
         }
-        let object: Any
+        let value: JSONValue
         do {
-            object = try JSONSerialization.jsonObject(with: Data(line))
+            value = try JSONValue.parse(line, maxDepth: maxDepth)
         } catch {
-            throw ControlProtocolError(description: "malformed JSON")
+            throw ControlProtocolError(description: "malformed JSON: \(error)")
         }
-        guard let dictionary = object as? [String: Any] else {
-            throw ControlProtocolError(description: "a request must be a JSON object")
+        guard case .object(let dictionary) = value else {
+            throw ControlProtocolError(description: "a request must be a JSON object, not \(value.kindName)")
         }
-        guard let name = dictionary["command"] as? String else {
-            throw ControlProtocolError(description: "missing \"command\" (one of: \(ControlCommand.allCases.map(\.rawValue).joined(separator: ", ")))")
+        guard let commandValue = dictionary["command"] else {
+            throw ControlProtocolError(description: "missing \"command\" (one of: \(commandNames))")
+        }
+        guard case .string(let name) = commandValue else {
+            throw ControlProtocolError(description: "\"command\" must be a string (one of: \(commandNames))")
         }
         guard let command = ControlCommand(rawValue: name) else {
-            throw ControlProtocolError(description: "unknown command '\(name)' (one of: \(ControlCommand.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw ControlProtocolError(description: "unknown command '\(printable(name))' (one of: \(commandNames))")
         }
-        for key in dictionary.keys where key != "command" && key != "wait_drained" {
-            throw ControlProtocolError(description: "unknown field '\(key)'")
+        for key in dictionary.keys.sorted() where key != "command" && key != "wait_drained" {
+            throw ControlProtocolError(description: "unknown field '\(printable(key))'")
         }
         var waitDrained: Bool?
         if let value = dictionary["wait_drained"] {
-            guard let flag = value as? Bool, CFGetTypeIDIsBool(value) else {
+            guard case .bool(let flag) = value else {
                 throw ControlProtocolError(description: "\"wait_drained\" must be true or false")
             }
             waitDrained = flag
@@ -69,25 +74,32 @@ public enum ControlProtocol {
         return ControlRequest(command: command, waitDrained: waitDrained)
     }
 
+    /// At most 100 characters of a client's string, control characters escaped, for a reply.
+    private static func printable(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars.prefix(100) {
+            out += scalar.value < 0x20 || scalar.value == 0x7F ? scalar.escaped(asASCII: true) : String(scalar)
+        }
+        return text.unicodeScalars.count > 100 ? out + "…" : out
+    }
+
+    /// One request line: `{"command":"reload","wait_drained":true}` and a newline.
     public static func encodeRequest(_ request: ControlRequest) -> [UInt8] {
-        let data = (try? JSONEncoder().encode(request)) ?? Data()
-        return Array(data) + [UInt8(ascii: "\n")]
+        encode(request)
     }
 
-    /// One reply line.
+    /// One line (keys sorted, `/` not escaped) and its newline.
     public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data(#"{"event":"result","ok":false,"message":"encoding failed"}"#.utf8)
-        return Array(data) + [UInt8(ascii: "\n")]
+        guard let json = try? JSONCoding.encode(value) else {
+            return Array(#"{"event":"result","message":"encoding failed","ok":false}"#.utf8) + [UInt8(ascii: "\n")]
+        }
+        return json.serialized() + [UInt8(ascii: "\n")]
     }
-}
 
-/// JSONSerialization gives NSNumber for both numbers and booleans; only a real JSON
-/// `true`/`false` counts as a flag.
-private func CFGetTypeIDIsBool(_ value: Any) -> Bool {
-    guard let number = value as? NSNumber else { return false }
-    return String(cString: number.objCType) == "c"
+    /// Decodes one reply line (without its newline).
+    public static func decodeReply(_ line: [UInt8]) throws -> ControlReply {
+        try JSONCoding.decode(ControlReply.self, from: line, maxDepth: maxDepth)
+    }
 }
 
 /// A reply line from graced.

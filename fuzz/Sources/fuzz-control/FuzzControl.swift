@@ -1,9 +1,12 @@
-// libFuzzer target: ControlProtocol.decodeRequest on arbitrary request lines.
+// libFuzzer target: ControlProtocol.decodeRequest on arbitrary request lines, and the
+// JSON reader and writer under it (Control/JSON.swift).
 //
-// Invariants: never crashes (JSONSerialization included: deep nesting, odd numbers,
-// invalid UTF-8, surrogates); an accepted request came from at most maxRequestBytes
-// bytes and round-trips: encodeRequest(request) ends in one newline, and the line before
-// it decodes to the same request; the refusal reason is never empty.
+// Invariants: never crashes (deep nesting, odd numbers, invalid UTF-8, surrogates); an
+// accepted request came from at most maxRequestBytes bytes and round-trips:
+// encodeRequest(request) ends in one newline, and the line before it decodes to the same
+// request; the refusal reason is never empty. Any input JSONValue.parse accepts is
+// written back as one line that parses to the same value, and writing that again gives
+// the same bytes; decodeReply never crashes on it.
 
 import CFuzzDriver
 import SupervisorCore
@@ -32,6 +35,18 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
     } catch {
         check(!error.description.isEmpty, "empty refusal")
+    }
+    if let value = try? JSONValue.parse(line) {
+        let written = value.serialized()
+        check(!written.contains(UInt8(ascii: "\n")), "serialized JSON has a newline")
+        do {
+            let again = try JSONValue.parse(written)
+            check(again == value, "JSON round trip changed \(value) into \(again)")
+            check(again.serialized() == written, "serializing is not stable")
+        } catch {
+            check(false, "serialized JSON does not parse: \(error)")
+        }
+        _ = try? ControlProtocol.decodeReply(line)
     }
     return 0
 }
