@@ -154,12 +154,15 @@ public struct SupervisorStatus: Codable, Equatable, Sendable {
         public var statusText: String?
         /// For a draining worker: client connections it still holds.
         public var connections: Int?
+        /// The last line the worker wrote to stdout or stderr.
+        public var lastLine: String?
 
         enum CodingKeys: String, CodingKey {
             case pid, index, state, restarts, connections
             case uptimeSeconds = "uptime_seconds"
             case drainingSeconds = "draining_seconds"
             case statusText = "status_text"
+            case lastLine = "last_line"
         }
     }
 
@@ -174,12 +177,19 @@ public struct SupervisorStatus: Codable, Equatable, Sendable {
         public var detail: String
         public var durationSeconds: Double
         public var secondsAgo: Double
+        /// How long each phase took: "drain slot", "prepare", "ready", "settle", "stop accepting".
+        public var phases: [PhaseInfo]?
 
         enum CodingKeys: String, CodingKey {
-            case ok, detail
+            case ok, detail, phases
             case durationSeconds = "duration_seconds"
             case secondsAgo = "seconds_ago"
         }
+    }
+
+    public struct PhaseInfo: Codable, Equatable, Sendable {
+        public var name: String
+        public var seconds: Double
     }
 
     public var pid: Int32
@@ -190,10 +200,19 @@ public struct SupervisorStatus: Codable, Equatable, Sendable {
     public var listeners: [ListenerInfo]
     public var generations: [GenerationInfo]
     public var lastReload: ReloadInfo?
+    /// Listeners on which no process of the serving generation waits (an error).
+    public var notAccepting: [String]?
+    /// Notify datagrams dropped: from uids that run no worker, or from outside the worker trees.
+    public var notifyDropped: Int?
+    /// Log lines dropped because the log reader (stderr, journald) was too slow.
+    public var logLinesDropped: UInt64?
 
     enum CodingKeys: String, CodingKey {
         case pid, version, config, state, listeners, generations
         case uptimeSeconds = "uptime_seconds"
         case lastReload = "last_reload"
+        case notAccepting = "not_accepting"
+        case notifyDropped = "notify_dropped"
+        case logLinesDropped = "log_lines_dropped"
     }
 }

@@ -5,7 +5,21 @@ public enum StatusTable {
         out += "config: \(status.config)\n"
         if let reload = status.lastReload {
             out += "last reload: \(reload.ok ? "ok" : "FAILED") in \(seconds(reload.durationSeconds)), \(seconds(reload.secondsAgo)) ago: \(reload.detail.split(separator: "\n").first ?? "")\n"
+            if let phases = reload.phases, !phases.isEmpty {
+                out += "  phases: " + phases.map { "\($0.name) \(seconds($0.seconds))" }.joined(separator: ", ") + "\n"
+            }
+            if !reload.ok {
+                // The worker's own words: the lines after "last output:".
+                for line in reload.detail.split(separator: "\n").dropFirst() { out += "  \(line.trimmingCharacters(in: " "))\n" }
+            }
         }
+        if let missing = status.notAccepting, !missing.isEmpty {
+            out += "ERROR: no worker accepting on \(missing.joined(separator: ", "))\n"
+        }
+        var dropped: [String] = []
+        if let notify = status.notifyDropped, notify > 0 { dropped.append("\(notify) notify datagrams from strangers") }
+        if let lines = status.logLinesDropped, lines > 0 { dropped.append("\(lines) log lines (slow log reader)") }
+        if !dropped.isEmpty { out += "dropped: \(dropped.joined(separator: ", "))\n" }
         out += "\n"
         out += table(header: ["LISTENER", "ADDRESS", "FD", "ORIGIN"], rows: status.listeners.map {
             [$0.name, $0.address, String($0.fd), $0.origin]
@@ -19,14 +33,14 @@ public enum StatusTable {
                 rows.append([
                     String(generation.number), generation.state, String(worker.index), String(worker.pid), state,
                     seconds(worker.uptimeSeconds), String(worker.restarts),
-                    worker.connections.map(String.init) ?? "-", worker.statusText ?? "",
+                    worker.connections.map(String.init) ?? "-", worker.statusText ?? "", clip(worker.lastLine ?? ""),
                 ])
             }
             if generation.workers.isEmpty {
-                rows.append([String(generation.number), generation.state, "-", "-", "-", "-", "-", "-", ""])
+                rows.append([String(generation.number), generation.state, "-", "-", "-", "-", "-", "-", "", ""])
             }
         }
-        out += table(header: ["GEN", "GEN STATE", "WORKER", "PID", "STATE", "UPTIME", "RESTARTS", "CONNS", "STATUS"], rows: rows)
+        out += table(header: ["GEN", "GEN STATE", "WORKER", "PID", "STATE", "UPTIME", "RESTARTS", "CONNS", "STATUS", "LAST LINE"], rows: rows)
         return out
     }
 
@@ -41,6 +55,11 @@ public enum StatusTable {
                 i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
             }.joined(separator: "  ").trimmingCharacters(in: " ")
         }.joined(separator: "\n") + "\n"
+    }
+
+    /// A worker's line, short enough for one table row.
+    static func clip(_ line: String) -> String {
+        line.count <= 60 ? line : String(line.prefix(59)) + "…"
     }
 
     static func seconds(_ value: Double) -> String {

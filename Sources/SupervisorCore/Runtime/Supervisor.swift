@@ -477,6 +477,7 @@ extension Supervisor: ControlHandler {
 
     /// The state as `graced status` shows it.
     public func statusSnapshot() -> SupervisorStatus {
-        StatusReport.make(state: state, listeners: listeners.current, startedAt: startedAt, now: .now())
+        StatusReport.make(state: state, listeners: listeners.current, startedAt: startedAt, now: .now(),
+                          lastLine: { [output] pid in output.recentLines(of: pid).last }, notifyDropped: notifyDropped)
     }
 }
