@@ -70,13 +70,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The guest's PID 1: the process among nspawn's descendants that lives in another pid namespace.
+# The guest's PID 1: among nspawn's descendants, the process that is pid 1 of its own
+# pid namespace (last NSpid field) and already runs systemd.
 find_leader() {
-    local own pid children queue=("$nspawn_pid")
-    own="$(readlink /proc/self/ns/pid)"
+    local pid children queue=("$nspawn_pid")
     while [ ${#queue[@]} -gt 0 ]; do
         pid="${queue[0]}"; queue=("${queue[@]:1}")
-        if [ "$pid" != "$nspawn_pid" ] && [ "$(readlink "/proc/$pid/ns/pid" 2>/dev/null)" != "$own" ]; then
+        if [ "$pid" != "$nspawn_pid" ] && awk '$1 == "NSpid:" && $NF == 1 { found = 1 } END { exit !found }' "/proc/$pid/status" 2>/dev/null \
+            && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = systemd ]; then
             echo "$pid"; return 0
         fi
         children="$(cat /proc/"$pid"/task/*/children 2>/dev/null)"
@@ -110,12 +111,19 @@ boot() {
         echo "systemd-nspawn did not start a guest:" >&2; tail -20 "$work/console-$boots.log" >&2
         return 1
     fi
-    local state
-    state="$(G_TIMEOUT=60 g systemctl is-system-running --wait 2>/dev/null)"
+    # Until systemd has set itself up, systemctl answers "offline" at once: ask again.
+    local state=""
+    for _ in $(seq 300); do
+        state="$(G_TIMEOUT=30 g systemctl is-system-running --wait 2>>"$work/boot-$boots.err")"
+        case "$state" in running|degraded) break ;; esac
+        kill -0 "$nspawn_pid" 2>/dev/null || break
+        sleep 0.1
+    done
     case "$state" in
         running|degraded) ;;
         *) echo "guest did not finish booting (state '$state')" >&2; tail -20 "$work/console-$boots.log" >&2; return 1 ;;
     esac
+    [ $boots = 1 ] && say "graced in the guest: $(g graced --version 2>&1 | head -1)"
     say "guest $name booted in $(since "$t0")s ($state, PID 1 = host pid $leader)"
 }
 
@@ -165,12 +173,14 @@ if ! make -s -C "$repo" install DESTDIR="$tree" SWIFT="${SWIFT:-nice -n 10 swift
     echo "0 passed, 1 failed"
     exit 1
 fi
-if ! version="$(chroot "$tree" /usr/local/bin/graced --version 2>&1)"; then
-    echo "FAIL install: the release graced does not run in the guest: $version"
+# It must run against the guest's own libraries (libsystemd, libstdc++). No /proc in a bare
+# chroot, so Swift sees no arguments there: `graced` alone prints the usage and exits 0.
+if ! out="$(chroot "$tree" /usr/local/bin/graced 2>&1)"; then
+    echo "FAIL install: the release graced does not run in the guest: $out"
     echo "0 passed, 1 failed"
     exit 1
 fi
-say "installed graced $version into the guest tree in $(since "$t0")s ($(du -sh "$tree" | cut -f1) tree)"
+say "installed graced into the guest tree in $(since "$t0")s ($(du -sh "$tree" | cut -f1) tree)"
 
 # --------------------------------------------------------------------------
 # Helpers for the scenarios
@@ -257,6 +267,27 @@ scenario_start() {
         fail start "rc=$rc after ${dur}s, ActiveState=$active, worker states '$st', StatusText='$text'"
     fi
 
+    # A first generation that cannot start: graced gives up after start_limit failed starts and
+    # exits 1, so systemctl start fails instead of hanging.
+    g systemctl stop graced
+    conf 8080 '"--crash-at-start"' 2 "$main_conf_extra" | gput /etc/graced/graced.conf
+    # Bounded at 25 s (the unit's TimeoutStartSec is systemd's default 90 s).
+    t0=$(now); G_TIMEOUT=25 g systemctl start graced 2>/dev/null; rc=$?; dur=$(since "$t0")
+    local result crashes
+    result="$(prop graced Result)"
+    crashes="$(g journalctl -u graced -o cat --no-pager | grep -c 'crashing on purpose')"
+    local gave_up; gave_up="$(g journalctl -u graced -o cat --no-pager | grep -m1 -iE 'giving up|failed starts|start_limit|start limit' | cut -c1-120)"
+    g systemctl stop graced; g systemctl reset-failed graced 2>/dev/null
+    if [ $rc = 124 ]; then
+        fail start-failure "systemctl start with a worker that exits 3 at once was still waiting after ${dur}s ($crashes failed worker starts, restarted with backoff, no start limit reached): it would fail only at TimeoutStartSec (90s), and Restart=on-failure then tries again"
+    elif [ $rc != 0 ]; then
+        pass start-failure "systemctl start with a worker that exits 3 at once failed (exit $rc) after ${dur}s, Result=$result, $crashes failed worker starts; log: '$gave_up'"
+    else
+        fail start-failure "systemctl start exited 0 after ${dur}s with a worker that cannot start"
+    fi
+    conf 8080 '"--ready-after", "1.5"' 2 "$main_conf_extra" | gput /etc/graced/graced.conf
+    g systemctl start graced
+
     # A good reload under load.
     client load --threads 3 --seconds 5 >"$work/reload-load.json" &
     local load=$!
@@ -331,9 +362,9 @@ scenario_socket() {
 }
 
 # kill -9 of graced under load, with the listener in the fd store (no socket unit).
-# $1: scenario name, $2: a drop-in for graced.service or "".
+# $1: scenario name, $2: a drop-in for graced.service or "", $3: the worker command or "".
 fdstore_kill() {
-    local name="$1" dropin="$2"
+    local name="$1" dropin="$2" command="${3:-}"
     # No socket unit here: graced binds the port itself and only the fd store keeps it open.
     g rm -f /etc/systemd/system/graced.socket
     if [ -n "$dropin" ]; then
@@ -343,7 +374,7 @@ fdstore_kill() {
     fi
     g systemctl daemon-reload
     conf 8080 '"--work-ms", "300"' 2 "$main_conf_extra
-fd_store = true" | gput /etc/graced/graced.conf
+fd_store = true" 30s "$command" | gput /etc/graced/graced.conf
     g systemctl start graced || { fail "$name" "systemctl start failed"; return; }
     local origin0 ino0 main workers
     origin0="$(status_json --config /etc/graced/graced.conf | json 'd["listeners"][0]["origin"]')"
@@ -387,6 +418,10 @@ scenario_fdstore() {
     fdstore_kill fd-store-kill-9 ""
     # The same with KillMode=process: systemd leaves the old workers alone when graced dies.
     fdstore_kill fd-store-kill-9-killmode-process "KillMode=process"
+    # ... and with a worker that survives losing its log pipe (its stderr goes to /dev/null):
+    # the example worker dies of EPIPE on its first log line once graced, the pipe's reader, is gone.
+    fdstore_kill fd-store-kill-9-killmode-process-quiet-worker "KillMode=process" \
+        "\"/bin/sh\", \"-c\", \"exec python3 $worker \\\"\$@\\\" 2>/dev/null\", \"sh\""
 }
 
 scenario_stop() {
@@ -504,7 +539,7 @@ scenario_watchdog() {
     g kill -STOP "$main"
     restart="$(wait_restarted graced "$main" "$t0")" || restart="never"
     nr="$(prop graced NRestarts)"
-    jl="$(g journalctl -u graced -o cat --no-pager | grep -m1 -i 'watchdog timeout' | sed 's/^graced.service: //')"
+    jl="$(g journalctl -u graced -o cat --no-pager | grep -A3 -i 'watchdog timeout' | grep -E 'Watchdog timeout|Main process exited|Killing process' | sed 's/^graced.service: //' | paste -sd'|' | sed 's/|/; /g')"
     local answer
     answer="$(client one | json 'd.get("status")')"
     if [ -n "$line" ] && [ "$w1" != "$w2" ] && [ "$w2" != 0 ] && [ "$restart" != never ] && [ "$answer" = 200 ]; then
