@@ -302,16 +302,20 @@ scenario_start() {
     client load --threads 3 --seconds 5 >"$work/reload-load.json" &
     local load=$!
     sleep 1
+    # What systemd thinks meanwhile: RELOADING=1 puts the unit in "reloading" until READY=1.
+    ( for _ in $(seq 40); do prop graced ActiveState; sleep 0.05; done | sort | uniq -c | awk '{ printf "%s%s x%s", sep, $2, $1; sep = ", " }' >"$work/reload-states" ) &
+    local states_pid=$!
     t0=$(now); g systemctl reload graced; rc=$?; dur=$(since "$t0")
-    wait $load
+    wait $load $states_pid
+    local states; states="$(cat "$work/reload-states")"
     local gen lf text2
     gen="$(status_json --config /etc/graced/graced.conf | json '[g["number"] for g in d["generations"] if g["state"] == "serving"][0]')"
     lf="$(json '"%d requests, %d failed" % (d["requests"], d["failed"])' <"$work/reload-load.json")"
     text2="$(prop graced StatusText)"
-    if [ $rc = 0 ] && [ "$gen" = 2 ] && [[ "$lf" == *", 0 failed" ]]; then
-        pass reload "systemctl reload exited 0 after ${dur}s (new workers READY after 1.5s), generation 2 serves; under load: $lf; StatusText='$text2'"
+    if [ $rc = 0 ] && [ "$gen" = 2 ] && [[ "$lf" == *", 0 failed" ]] && [[ "$states" == *reloading* ]]; then
+        pass reload "systemctl reload exited 0 after ${dur}s (new workers READY after 1.5s), generation 2 serves; ActiveState sampled every ~50ms meanwhile: $states; under load: $lf; StatusText='$text2'"
     else
-        fail reload "rc=$rc after ${dur}s, serving generation '$gen', load: $lf"
+        fail reload "rc=$rc after ${dur}s, serving generation '$gen', ActiveState samples: $states, load: $lf"
     fi
 
     # A reload whose new generation fails: systemctl reload must fail, generation 2 keeps serving.
