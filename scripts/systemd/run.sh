@@ -77,7 +77,7 @@ cleanup() {
     if [ "${GRACED_SYSTEMD_KEEP:-0}" = 1 ]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'echo "interrupted: stopping the guest" >&2; exit 130' INT TERM
 
 # The guest's PID 1: among nspawn's descendants, the process that is pid 1 of its own
 # pid namespace (last NSpid field) and already runs systemd.
