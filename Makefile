@@ -1,6 +1,7 @@
 # graced — build, run the example, test.
 #   make run     build and run graced on etc/graced.conf (example worker on 127.0.0.1:8080)
-#   make test    unit + integration tests (installs what they need first)
+#   make test    unit + integration tests (installs what they need first), then test-systemd
+#   make test-systemd  graced under a real systemd 252 as PID 1 (systemd-nspawn; root; guest tree cached in .build-systemd/)
 #   make verify  the release build links no Foundation and no ICU (scripts/verify-no-foundation.sh)
 #   make man     regenerate man/graced.1 from the command-line definition
 SWIFT      ?= swift
@@ -8,7 +9,7 @@ PREFIX     ?= /usr/local
 BUILD_BIN   = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 RELEASE_BIN = $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
 
-.PHONY: all deps test-deps build release run test verify-units verify man install clean
+.PHONY: all deps test-deps build release run test test-systemd verify-units verify man install clean
 
 all: build
 
@@ -37,6 +38,14 @@ test: test-deps
 	$(SWIFT) build --build-tests
 	./scripts/verify-units.sh $(BUILD_BIN)/graced
 	$(SWIFT) test
+	$(MAKE) test-systemd
+
+# Boots systemd 252 as PID 1 in systemd-nspawn (a debootstrapped Debian tree, built once into
+# .build-systemd/), installs graced there with `make install DESTDIR=` and runs the scenarios of
+# scripts/systemd/run.sh. Installs systemd-container and debootstrap itself; prints SKIP with the
+# reason where nspawn cannot run. Ends with "N passed, N failed".
+test-systemd: deps
+	./scripts/systemd/run.sh
 
 verify-units: build
 	./scripts/verify-units.sh $(BUILD_BIN)/graced
