@@ -20,9 +20,16 @@ deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsystemd-dev; \
 	fi
 
-# gunicorn is a real backend for the reload tests; they are skipped without it.
+# Real backends nobody here wrote: gunicorn, uvicorn, hypercorn and Twisted from PyPI, Go
+# and Puma from Debian (Node.js comes with the machine). A test whose server cannot be
+# installed is skipped with the reason printed.
 test-deps: deps
-	@python3 -c 'import gunicorn' 2>/dev/null || python3 -m pip install -q gunicorn || echo "warning: gunicorn not installed; its tests will be skipped"
+	@python3 -c 'import gunicorn, uvicorn, hypercorn, twisted' 2>/dev/null || \
+	    python3 -m pip install -q gunicorn uvicorn hypercorn twisted || echo "warning: some Python servers not installed; their tests will be skipped"
+	@if ! command -v go >/dev/null || ! command -v puma >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go puma) >/dev/null 2>&1 || \
+	    echo "warning: golang-go or puma not installed; their tests will be skipped"; \
+	fi
 
 build: deps
 	$(SWIFT) build

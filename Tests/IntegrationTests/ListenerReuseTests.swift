@@ -20,7 +20,7 @@ struct ListenerReuseTests {
         let (http, admin) = (freeTCPPort(), freeTCPPort())
         // Old generations ignore SIGTERM: they keep draining (and holding the sockets)
         // while the next reloads run.
-        let lines = ["ready = \"notify\"", "drain_timeout = \"20s\"", "max_draining = 3"]
+        let lines = ["ready = \"notify\"", "drain_timeout = \"20s\"", "stop_accept_timeout = \"1s\"", "max_draining = 3"]
         let command = Binaries.workerCommand(["--ignore-sigterm"])
         func write(_ listeners: [(String, String)]) throws -> String {
             try writeConfig(in: tmp.path, listeners: listeners, command: command, workerLines: lines)
