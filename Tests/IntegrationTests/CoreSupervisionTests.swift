@@ -284,7 +284,7 @@ struct CoreSupervisionTests {
             fileName: "bad-run.conf")
         let run = runGraced(["run", "--config", bad], timeout: .seconds(30))
         #expect(run.status == 2, "exit \(run.status); stderr:\n\(run.stderr)")
-        #expect(run.stderr.contains("\(bad):\(badRunLine): "), "stderr:\n\(run.stderr)")
+        #expect(run.stderr.contains("\(bad):\(badRunLine):"), "stderr:\n\(run.stderr)")
         #expect(!run.stderr.contains("event=worker-started"), "no worker may start: \(run.stderr)")
     }
 

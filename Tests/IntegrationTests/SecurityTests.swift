@@ -29,9 +29,10 @@ struct SecurityTests {
         let line = try graced.waitForLog(containing: "world-writable without the sticky bit")
         #expect(CoreHarness.level(of: line) == "crit", "\(line)")
         #expect(!FileManager.default.fileExists(atPath: "\(open)/graced.sock"))
-        // graced still serves: a supervisor that cannot be reloaded is better than none.
-        try graced.waitForLog(containing: "event=generation-ready")
-        #expect(try httpGet(port: port, path: "/health").body == "ok")
+        // A supervisor that could be neither reloaded nor stopped is a start error (§7).
+        #expect(try graced.waitForExit(timeout: .seconds(20)) == 1)
+        #expect(!graced.log().contains("event=worker-started"), "\(graced.log())")
+        _ = port
     }
 
     @Test func controlSocketIsNeverCreatedThroughASymlink() throws {

@@ -73,4 +73,22 @@ struct StartAndStopTests {
         print("STOP leftovers: graced stop took \(took) with a holder ignoring SIGTERM (drain_timeout 2s)")
         #expect(took >= .seconds(1), "stop returned before drain_timeout could have killed the holder: \(took)")
     }
+
+    /// A second `graced run` on the same config names the graced that already serves it
+    /// and exits 1, instead of reporting a port in use (issue "ecosystem", item 5).
+    @Test func secondGracedOnTheSameConfigNamesTheFirst() throws {
+        let tmp = try TemporaryDirectory(prefix: "start")
+        let port = freeTCPPort()
+        let first = try CoreHarness.startGraced(in: tmp, listeners: [("http", "127.0.0.1:\(port)")], command: Binaries.workerCommand())
+        defer { first.terminate() }
+        let second = try GracedProcess(config: first.configPath)
+        defer { second.terminate() }
+        #expect(try second.waitForExit(timeout: .seconds(20)) == 1)
+        let log = second.log()
+        #expect(log.contains("graced is already running: pid \(first.pid)"), "\(log)")
+        #expect(!log.contains("Address already in use"), "\(log)")
+        // The first one is untouched.
+        let reload = runGraced(["reload", "--config", first.configPath])
+        #expect(reload.status == 0, "\(reload)")
+    }
 }

@@ -12,6 +12,8 @@ protocol ControlHandler: AnyObject {
 /// Why the control socket could not be opened.
 public struct ControlSocketError: Error, CustomStringConvertible {
     public var description: String
+    /// A supervisor already answers on the path.
+    public var inUse = false
 }
 
 /// The control socket (graced-interface.md §7): a Unix stream socket, mode 0600 (0660
@@ -51,7 +53,7 @@ final class ControlServer {
         switch UnixAddress.removeStaleSocket(path) {
         case nil: break
         case .notASocket: throw ControlSocketError(description: "\(path) exists and is not a socket (a symlink or file is never replaced)")
-        case .inUse: throw ControlSocketError(description: "another graced already answers on \(path)")
+        case .inUse: throw ControlSocketError(description: "another graced already answers on \(path)", inUse: true)
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw ControlSocketError(description: "control socket: \(SystemError("socket"))") }

@@ -76,6 +76,10 @@ public final class Supervisor {
     /// Binds the listeners, starts the first generation and runs until stopped.
     /// Returns the process exit status.
     public func run() -> Int32 {
+        // The control socket first: a second graced on the same config is named as such,
+        // not reported as a port that happens to be in use. Without its control socket
+        // graced could be neither reloaded nor stopped by `graced stop`: a start error.
+        guard openControlSocket() else { return 1 }
         adoptInheritedSockets()
         do {
             try listeners.reconcile(with: config.listeners)
@@ -99,9 +103,6 @@ public final class Supervisor {
             logger.error("cannot watch signals or the notify socket: \(error)")
             return 1
         }
-        // Without its control socket graced could be neither reloaded nor stopped by
-        // `graced stop`: a start error, before any worker runs.
-        guard openControlSocket() else { return 1 }
         send(.started)
         loop.run()
         return exitCode
@@ -445,10 +446,24 @@ public final class Supervisor {
             controlServer = server
             logger.info("control socket at \(path)", metadata: ["event": "control-open"])
             return true
+        } catch where error.inUse {
+            logger.critical("graced is already running: \(Self.describeRunningSupervisor(at: path)); not starting a second one", metadata: ["event": "already-running"])
+            return false
         } catch {
             logger.critical("cannot open the control socket: \(error)", metadata: ["event": "control-failed"])
             return false
         }
+    }
+
+    /// "pid 4242, config /etc/graced/graced.conf, control socket /run/graced/graced.sock".
+    static func describeRunningSupervisor(at path: String) -> String {
+        guard let client = try? ControlClient(path: path) else { return "control socket \(path)" }
+        var text = "pid \(client.peerPID.map(String.init) ?? "?")"
+        if (try? client.send(ControlRequest(command: .status))) != nil,
+           let reply = try? client.nextReply(timeout: .seconds(2)), let status = reply.status {
+            text += ", config \(status.config)"
+        }
+        return text + ", control socket \(path)"
     }
 }
 
