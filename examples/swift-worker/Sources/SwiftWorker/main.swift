@@ -32,6 +32,7 @@ let usage = """
     options:
       --listener NAME        serve on the socket named NAME in LISTEN_FDNAMES (repeatable)
       --all-listeners        serve on every socket passed
+      --fd N                 serve on fd N instead (repeatable; no socket activation needed)
       --threads N            event loop threads (default: the number of CPUs)
       --work-ms N            wait N ms before every answer (default 0)
       --drain-timeout SECS   exit at the latest this long after SIGTERM (default 25)
@@ -44,6 +45,7 @@ let usage = """
 struct Options {
     var listenerNames: [String] = []
     var allListeners = false
+    var explicitFDs: [CInt] = []
     var threads = System.coreCount
     var settings = ServerSettings()
     var drainTimeoutSeconds = 25.0
@@ -61,6 +63,9 @@ func parseOptions(_ arguments: [String]) -> Options {
         switch argument {
         case "--listener": options.listenerNames.append(value(argument))
         case "--all-listeners": options.allListeners = true
+        case "--fd":
+            guard let fd = CInt(value(argument)), fd >= 0 else { failUsage("--fd needs an fd number") }
+            options.explicitFDs.append(fd)
         case "--threads":
             guard let threads = Int(value(argument)), threads > 0 else { failUsage("--threads needs a positive number") }
             options.threads = threads
@@ -95,28 +100,39 @@ let pid = getpid()
 let activation = activationNames()
 let activationCount = activation.count
 let passedNames = activation.names
-guard activationCount > 0 else {
-    failStart("no listening sockets: not socket-activated (LISTEN_FDS/LISTEN_PID not set for this process); "
-              + "refusing to start")
-}
-var selected: [Int] = []   // indexes into the activation fds
-if options.allListeners {
-    selected = Array(0..<activationCount)
-} else if options.listenerNames.isEmpty {
-    selected = [0]
-} else {
-    for name in options.listenerNames {
-        guard let index = passedNames.firstIndex(of: name) else {
-            failStart("no listener named \(name) in LISTEN_FDNAMES=\(passedNames.joined(separator: ":"))")
-        }
+var selected: [Int] = []   // indexes into `listeners`
+var listeners: [Listener] = []
+if !options.explicitFDs.isEmpty {
+    // --fd N (as worker.py): the fds given, named after LISTEN_FDNAMES where they are in it.
+    for (index, fd) in options.explicitFDs.enumerated() {
+        let activationIndex = Int(fd - listenFDsStart)
+        let name = (0..<activationCount).contains(activationIndex) ? passedNames[activationIndex] : "fd\(fd)"
+        listeners.append(adoptListener(fd: fd, name: name))
         selected.append(index)
     }
-}
-// Every passed socket is described (for the JSON), only the selected ones are served.
-let listeners = (0..<activationCount).map { index -> Listener in
-    let fd = listenFDsStart + CInt(index)
-    if selected.contains(index) { return adoptListener(fd: fd, name: passedNames[index]) }
-    return Listener(name: passedNames[index], fd: fd, family: "unknown", address: nil, backlog: nil)
+} else {
+    guard activationCount > 0 else {
+        failStart("no listening sockets: not socket-activated (LISTEN_FDS/LISTEN_PID not set for this process) "
+                  + "and no --fd given; refusing to start")
+    }
+    if options.allListeners {
+        selected = Array(0..<activationCount)
+    } else if options.listenerNames.isEmpty {
+        selected = [0]
+    } else {
+        for name in options.listenerNames {
+            guard let index = passedNames.firstIndex(of: name) else {
+                failStart("no listener named \(name) in LISTEN_FDNAMES=\(passedNames.joined(separator: ":"))")
+            }
+            selected.append(index)
+        }
+    }
+    // Every passed socket is described (for the JSON), only the selected ones are served.
+    listeners = (0..<activationCount).map { index -> Listener in
+        let fd = listenFDsStart + CInt(index)
+        if selected.contains(index) { return adoptListener(fd: fd, name: passedNames[index]) }
+        return Listener(name: passedNames[index], fd: fd, family: "unknown", address: nil, backlog: nil)
+    }
 }
 let facts = ProcessFacts(inheritedFDs: inheritedFDs, listeners: listeners)
 
