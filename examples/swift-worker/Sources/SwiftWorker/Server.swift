@@ -271,8 +271,9 @@ final class HTTPHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // A reset by the client or a malformed request (HTTPServerProtocolErrorHandler
-        // has already answered 400): the connection is done.
+        // A malformed request: HTTPServerProtocolErrorHandler answers 400 and closes.
+        if error is HTTPParserError { return }
+        // A reset by the client, or another I/O error: the connection is done.
         close(context: context)
     }
 }
