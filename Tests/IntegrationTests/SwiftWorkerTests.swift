@@ -183,6 +183,24 @@ struct SwiftWorkerTests {
         #expect(badLines(graced).isEmpty, "warn/error/crit lines: \(badLines(graced))\nlog:\n\(graced.log())")
     }
 
+    /// With graced's default readiness (`accepting`: the listener in the worker's epoll
+    /// set, seen from /proc) the worker needs no READY=1 at all.
+    @Test func worksWithTheDefaultAcceptingReadiness() throws {
+        let tmp = try TemporaryDirectory(prefix: "swift-worker")
+        let port = freeTCPPort()
+        let graced = try CoreHarness.startGraced(in: tmp, listeners: [("http", "127.0.0.1:\(port)")],
+                                                 command: try Binaries.swiftWorkerCommand(["--threads", "1", "--no-notify"]),
+                                                 workerLines: ["ready_timeout = \"30s\"", "drain_timeout = \"20s\""])
+        defer { graced.terminate() }
+        #expect(try workerInfo(port: port).generation == "1")
+        let reload = runGraced(["reload", "--config", graced.configPath], timeout: .seconds(60))
+        #expect(reload.status == 0, "\(reload)\nlog:\n\(graced.log())")
+        #expect(try workerInfo(port: port).generation == "2")
+        graced.signal(SIGTERM)
+        #expect(try graced.waitForExit(timeout: .seconds(30)) == 0)
+        #expect(badLines(graced).isEmpty, "warn/error/crit lines: \(badLines(graced))")
+    }
+
     /// SwiftNIO's withBoundSocket calls listen(fd, 128) on the socket it is given, which
     /// would change the backlog of the shared socket for every generation; the worker
     /// restores the one graced set.
