@@ -4,12 +4,13 @@
 #   make test-systemd  graced under a real systemd 252 as PID 1 (systemd-nspawn; root; guest tree cached in .build-systemd/)
 #   make verify  the release build links no Foundation and no ICU (scripts/verify-no-foundation.sh)
 #   make man     regenerate man/graced.1 from the command-line definition
+#   make swift-worker   the Swift example worker (examples/swift-worker, SwiftNIO; its own package)
 SWIFT      ?= swift
 PREFIX     ?= /usr/local
 BUILD_BIN   = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 RELEASE_BIN = $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
 
-.PHONY: all deps test-deps build release run test test-systemd verify-units verify man install clean
+.PHONY: all deps test-deps build release run test test-systemd verify-units verify man install clean swift-worker
 
 all: build
 
@@ -41,7 +42,12 @@ run: build
 	@mkdir -p /run/graced
 	$(BUILD_BIN)/graced run --config etc/graced.conf
 
-test: test-deps
+# The Swift example worker is its own package (SwiftNIO stays out of graced's build);
+# SwiftWorkerTests run it under graced and are skipped when it is not built.
+swift-worker:
+	$(SWIFT) build -c release --package-path examples/swift-worker
+
+test: test-deps swift-worker
 	$(SWIFT) build --build-tests
 	./scripts/verify-units.sh $(BUILD_BIN)/graced
 	$(SWIFT) test
@@ -85,7 +91,7 @@ install: release
 	@sed -i 's#/usr/local/bin/graced#$(PREFIX)/bin/graced#g' $(DESTDIR)/etc/systemd/system/graced.service $(DESTDIR)/etc/systemd/system/graced@.service
 
 clean:
-	rm -rf .build
+	rm -rf .build examples/swift-worker/.build
 
 # Reload-under-load benchmark against the peers (bench/README.md): BENCH_SECONDS=20 per run by default,
 # `make bench BENCH_ARGS=--quick` for a 5 s smoke run.

@@ -176,7 +176,11 @@ def measure_startup(registry, backend, port, samples=3):
         if backend == "gunicorn":
             argv = peers.gunicorn_argv(REPO, f"fd://{fd}")
         else:
-            argv = peers.worker_argv(REPO, "--fd", str(fd), "--no-notify")
+            try:
+                argv = peers.backend_argv(REPO, backend, "--fd", str(fd), "--no-notify")
+            except peers.PeerError:
+                sock.close()
+                return None
         started = time.monotonic()
         proc = registry.spawn(argv, os.path.join(OUT, f"startup-{backend}.log"), peers.backend_env(), pass_fds=(fd,))
         sock.close()
@@ -376,8 +380,9 @@ def throughput_ab(registry, config, port):
     machine between two runs minutes apart. So the control and graced run side by side
     (both idle but one), and steady runs alternate A B B A ... on them."""
     result = {}
-    for backend in ("gunicorn", "worker"):
-        control_cls = peers.GunicornAlone if backend == "gunicorn" else peers.WorkerAlone
+    for backend in ("gunicorn", "worker", "swift-worker"):
+        control_cls = {"gunicorn": peers.GunicornAlone, "worker": peers.WorkerAlone,
+                       "swift-worker": peers.SwiftWorkerAlone}[backend]
         control = control_cls(registry, REPO, OUT, port)
         control.key = f"ab-{control.key}"
         graced = peers.Graced(registry, REPO, OUT, port + 1, config.graced, backend,
@@ -385,6 +390,9 @@ def throughput_ab(registry, config, port):
         port += 2
         runs = {m: {"control": [], "graced": []} for m in MODES}
         try:
+            if backend == "swift-worker" and not os.access(peers.swift_worker_bin(REPO), os.X_OK):
+                log(f"  A/B {backend} skipped: {peers.swift_worker_bin(REPO)} is not built")
+                continue
             control.start()
             graced.start()
             time.sleep(IDLE_SECONDS)
@@ -460,7 +468,7 @@ def main():
         wanted = set(config.only.split(","))
         all_peers = [p for p in all_peers if p.key in wanted]
     check_port, startup_port, ab_port = config.port_base + 50, config.port_base + 51, config.port_base + 60
-    ports = [p.port for p in all_peers] + [check_port, startup_port] + list(range(ab_port, ab_port + 4))
+    ports = [p.port for p in all_peers] + [check_port, startup_port] + list(range(ab_port, ab_port + 6))
     busy = [p for p in ports if not procs.port_free(p)]
     if busy:
         sys.exit(f"ports in use: {busy}; set BENCH_PORT_BASE to a free range")
@@ -480,6 +488,7 @@ def main():
         "params": {"wrk_threads": load.WRK_THREADS, "connections": load.CONNECTIONS,
                    "wrk_timeout": load.WRK_TIMEOUT, "work_ms": peers.WORK_MS,
                    "gunicorn_workers": peers.GUNICORN_WORKERS, "worker_processes": peers.WORKER_PROCESSES,
+                   "swift_worker_threads": peers.SWIFT_WORKER_THREADS,
                    "backlog": peers.BACKLOG, "idle_seconds": IDLE_SECONDS,
                    "graced_idle_seconds": config.graced_idle_seconds,
                    "ab_seconds": config.ab_seconds, "ab_repeats": config.ab_repeats},
@@ -490,7 +499,7 @@ def main():
     try:
         results["checks"] = {"wrk": check_wrk_close_mode(check_port)}
         log(f"wrk check: {results['checks']['wrk']}")
-        results["startup"] = {b: measure_startup(registry, b, startup_port) for b in ("gunicorn", "worker")}
+        results["startup"] = {b: measure_startup(registry, b, startup_port) for b in ("gunicorn", "worker", "swift-worker")}
         results["startup"]["graced_cli"] = cli_startup(config.graced)
         log(f"backend start-up alone: {results['startup']}")
         skip_circus = circus_unavailable()

@@ -2,7 +2,9 @@
 
 Every peer serves the same backend on its own 127.0.0.1 port:
   * "gunicorn": examples/app.py under gunicorn, 2 sync workers, WORK_MS ms of work per request;
-  * "worker":   examples/worker.py (stdlib, threaded), 2 processes, --work-ms WORK_MS.
+  * "worker":   examples/worker.py (stdlib, threaded), 2 processes, --work-ms WORK_MS;
+  * "swift-worker": examples/swift-worker (SwiftNIO, one event loop thread each), 2 processes,
+    --work-ms WORK_MS (bench/run.sh builds it).
 A peer's `reload()` returns the exit status of its reload command; the caller times it.
 """
 
@@ -49,6 +51,25 @@ def gunicorn_argv(repo, bind=None):
 
 def worker_argv(repo, *extra):
     return [PYTHON, os.path.join(repo, "examples", "worker.py"), "--work-ms", str(WORK_MS), *extra]
+
+
+SWIFT_WORKER_THREADS = 1   # event loop threads per swift-worker process (2 processes on 2 cores)
+
+
+def swift_worker_bin(repo):
+    return os.path.join(repo, "examples", "swift-worker", ".build", "release", "swift-worker")
+
+
+def swift_worker_argv(repo, *extra):
+    binary = swift_worker_bin(repo)
+    if not os.access(binary, os.X_OK):
+        raise PeerError(f"{binary} is not built (make swift-worker)")
+    return [binary, "--work-ms", str(WORK_MS), "--threads", str(SWIFT_WORKER_THREADS), *extra]
+
+
+def backend_argv(repo, backend, *extra):
+    """argv of a socket-activated backend that is not gunicorn: "worker" or "swift-worker"."""
+    return swift_worker_argv(repo, *extra) if backend == "swift-worker" else worker_argv(repo, *extra)
 
 
 def run_command(argv, timeout=COMMAND_TIMEOUT, log_path=None):
@@ -254,7 +275,7 @@ stdout_logfile = {self.path('log')}
 
 
 class Graced(Peer):
-    """graced holding the socket; `backend` is "gunicorn" or "worker"."""
+    """graced holding the socket; `backend` is "gunicorn", "worker" or "swift-worker"."""
     supervisor_name = "graced"
     reload_note = "`graced reload --config ...` (blocks until the new generation is ready and the old one told to stop)"
 
@@ -274,7 +295,7 @@ class Graced(Peer):
             # READY=1 before its workers have booted, hence ready_settle.
             command, processes = gunicorn_argv(self.repo), 1
         else:
-            command, processes = worker_argv(self.repo), WORKER_PROCESSES
+            command, processes = backend_argv(self.repo, self.backend), WORKER_PROCESSES
         toml_list = ", ".join(f'"{a}"' for a in command)
         config = f"""[graced]
 control_socket = "{self.path('control.sock')}"
@@ -345,6 +366,9 @@ class WorkerAlone(Peer):
     key, label, backend = "alone-worker", "example worker alone (control)", "worker"
     reloads = False
 
+    def argv(self, fd):
+        return worker_argv(self.repo, "--fd", str(fd), "--no-notify")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.workers = []
@@ -357,7 +381,7 @@ class WorkerAlone(Peer):
             sock.listen(BACKLOG)
             fd = sock.fileno()
             for _ in range(WORKER_PROCESSES):
-                self.workers.append(self.registry.spawn(worker_argv(self.repo, "--fd", str(fd), "--no-notify"),
+                self.workers.append(self.registry.spawn(self.argv(fd),
                                                         self.path("log"), backend_env(), pass_fds=(fd,)))
         finally:
             sock.close()
@@ -370,6 +394,14 @@ class WorkerAlone(Peer):
 
     def tree_roots(self):
         return [w.pid for w in self.workers]
+
+
+class SwiftWorkerAlone(WorkerAlone):
+    """The Swift example worker (SwiftNIO) without a supervisor, two processes on one socket."""
+    key, label, backend = "alone-swift-worker", "Swift worker alone (control)", "swift-worker"
+
+    def argv(self, fd):
+        return swift_worker_argv(self.repo, "--fd", str(fd), "--no-notify")
 
 
 def make_peers(registry, repo, out_dir, graced_bin, base_port):
@@ -389,4 +421,6 @@ def make_peers(registry, repo, out_dir, graced_bin, base_port):
         Graced(*common, next(ports), graced_bin, "gunicorn", "0s", key="graced-gunicorn-settle0"),
         WorkerAlone(*common, next(ports)),
         Graced(*common, next(ports), graced_bin, "worker", "0s"),
+        SwiftWorkerAlone(*common, next(ports)),
+        Graced(*common, next(ports), graced_bin, "swift-worker", "0s"),
     ]

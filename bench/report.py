@@ -19,8 +19,9 @@ SCENARIO_TITLES = {
     "reload/close": "Reload every second, new connection per request",
 }
 MODE_TITLES = {"keepalive": "keep-alive", "close": "new connection per request"}
-GRACED_PEERS = ("graced-gunicorn", "graced-worker")
-CONTROL_OF = {"graced-gunicorn": "alone-gunicorn", "graced-worker": "alone-worker"}
+GRACED_PEERS = ("graced-gunicorn", "graced-worker", "graced-swift-worker")
+CONTROL_OF = {"graced-gunicorn": "alone-gunicorn", "graced-worker": "alone-worker",
+              "graced-swift-worker": "alone-swift-worker"}
 
 # How the targets of issue 5 are read, where the issue leaves a number open.
 IDLE_CPU_MAX_FRACTION = 0.001     # "idle CPU ~0": at most 0.1 % of one core
@@ -89,7 +90,9 @@ def header_section(results):
         "",
         f"Load: wrk `-t{p['wrk_threads']} -c{p['connections']} --timeout {p['wrk_timeout']} --latency`, "
         f"{meta['seconds']} s per run, to 127.0.0.1 only. Backend: `examples/app.py` under gunicorn "
-        f"({p['gunicorn_workers']} sync workers) or `examples/worker.py` ({p['worker_processes']} processes), "
+        f"({p['gunicorn_workers']} sync workers), `examples/worker.py` ({p['worker_processes']} processes) "
+        f"or `examples/swift-worker` (SwiftNIO, {p['worker_processes']} processes of "
+        f"{p.get('swift_worker_threads', 1)} event loop thread), "
         f"{p['work_ms']} ms of work per request, accept backlog {p['backlog']}. "
         "\"New connection per request\" = wrk with a Lua script that sends `Connection: close`. "
         "Note that gunicorn's sync workers close every connection themselves, so for the gunicorn "
@@ -165,7 +168,8 @@ def reload_time_section(results):
     startup = results.get("startup", {})
     lines = ["## Reload wall time against the worker's start-up", "",
              f"Backend start-up alone, idle machine (spawn to first 200, median of 3): gunicorn "
-             f"{secs(startup.get('gunicorn'))}, example worker {secs(startup.get('worker'))}; "
+             f"{secs(startup.get('gunicorn'))}, example worker {secs(startup.get('worker'))}, "
+             f"Swift worker {secs(startup.get('swift-worker'))}; "
              f"`graced --version` runs in {secs(startup.get('graced_cli'))} (the CLI's own share of a reload). "
              "Per reload: the wall time of `graced reload` (exec to exit, as a deploy script sees it) and "
              "graced's own reload time (log: reload-started to reload-succeeded), against the start-up of "
@@ -173,7 +177,7 @@ def reload_time_section(results):
              "\"Idle\" = 3 reloads without traffic; \"under load\" = every reload of the reload runs, "
              "with the load generator keeping both cores busy.", ""]
     rows = []
-    for key in ("graced-gunicorn", "graced-gunicorn-settle0", "graced-worker"):
+    for key in ("graced-gunicorn", "graced-gunicorn-settle0", "graced-worker", "graced-swift-worker"):
         p = peers_by_key(results).get(key)
         if not p or p["status"] != "ok":
             continue
@@ -384,7 +388,7 @@ def plot(results, png_path):
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     keys = [p["key"] for p in results["peers"] if p.get("timeseries")]
     color = {k: palette[i % len(palette)] for i, k in enumerate(k for k in keys if not k.startswith("graced"))}
-    color.update({"graced-gunicorn": "black", "graced-worker": "#e377c2"})
+    color.update({"graced-gunicorn": "black", "graced-worker": "#e377c2", "graced-swift-worker": "#17becf"})
     for col, mode in enumerate(("keepalive", "close")):
         ax_g, ax_w, ax_err, ax_rel = (axes[row][col] for row in range(4))
         row, worst, names = 0, 0, []
@@ -415,7 +419,7 @@ def plot(results, png_path):
                 row += 1
         ax_g.set_title(f"client: {MODE_TITLES[mode]}")
         ax_g.set_ylabel("2xx / s\n(gunicorn backend)")
-        ax_w.set_ylabel("2xx / s\n(example worker backend)")
+        ax_w.set_ylabel("2xx / s\n(example workers:\nPython, Swift)")
         for ax in (ax_g, ax_w):
             ax.set_ylim(bottom=0)
         ax_err.set_ylabel("failed requests / s\n(symlog)")

@@ -50,6 +50,10 @@ swift build -c release --static-swift-stdlib --scratch-path .build-release 2>&1 
 GRACED="$(swift build -c release --static-swift-stdlib --scratch-path .build-release --show-bin-path)/graced"
 [ -x "$GRACED" ] || { echo "no graced binary at $GRACED" >&2; exit 1; }
 
+# --- the Swift example worker (its own package; its peers fail with a note if it does not build) ---
+log "building examples/swift-worker (release; SwiftNIO, the first build takes a few minutes)"
+swift build -c release --package-path examples/swift-worker 2>&1 | tail -3 || log "examples/swift-worker did not build"
+
 # --- the benchmark --------------------------------------------------------------
 # exec: bench.py gets our signals directly and stops everything it started.
 exec python3 bench/bench.py --graced "$GRACED" "$@"
