@@ -231,6 +231,11 @@ public final class Supervisor {
             for (key, value) in NotifyMessage.parse(datagram.text) {
                 switch key {
                 case "READY" where value == "1":
+                    // In "accepting" and "exec" modes readiness is what graced sees or the
+                    // probe says: gunicorn's master, for one, says READY=1 before its workers boot.
+                    guard let worker = state.table.workers[workerPID],
+                          let mode = state.table.generations[worker.generation]?.config.ready,
+                          mode == .notify || mode == .delay else { break }
                     let how = workerPID == datagram.senderPID ? "notified" : "notified by descendant \(datagram.senderPID)"
                     send(.workerReady(pid: workerPID, how: how))
                 case "STATUS":
