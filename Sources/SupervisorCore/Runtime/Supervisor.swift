@@ -121,6 +121,30 @@ public final class Supervisor {
             for effect in state.handle(next, at: .now()) { perform(effect) }
         }
         guardListenersWhileDraining()
+        trimWhenIdle()
+    }
+
+    // MARK: - Memory
+
+    private var trimTimer: EventLoop.TimerID?
+    private var busySinceTrim = true
+    /// How long graced must have been idle before it gives its cold code pages back.
+    static let trimDelay: Duration = .seconds(2)
+
+    /// Once nothing is starting, reloading or draining, the code that did it (argument
+    /// parsing, the config loader, spawning) is cold: give its pages back (``CodePages``).
+    private func trimWhenIdle() {
+        busySinceTrim = true
+        loop.cancel(trimTimer)
+        trimTimer = loop.schedule(after: Self.trimDelay) { [unowned self] in
+            trimTimer = nil
+            let table = state.table
+            guard busySinceTrim, state.stop.isRunning, state.transaction.isIdle,
+                  !table.generations.values.contains(where: { $0.state != .serving }),
+                  !table.workers.values.contains(where: { $0.state == .starting }) else { return }
+            busySinceTrim = false
+            CodePages.releaseClean()
+        }
     }
 
     // MARK: - Listener guard
