@@ -7,16 +7,20 @@ import Testing
 
 @Suite("start and stop")
 struct StartAndStopTests {
-    /// `/run/graced` outside systemd: the last directory component is created (0755).
-    @Test func missingControlSocketDirectoryIsCreated() throws {
-        let tmp = try TemporaryDirectory(prefix: "start")
-        let socket = tmp.path + "/run/graced.sock"
-        let port = freeTCPPort()
-        let config = try writeConfig(in: tmp.path, listeners: [("http", "127.0.0.1:\(port)")],
+    /// A config for the example worker whose control socket is `socket`.
+    static func config(in tmp: TemporaryDirectory, controlSocket socket: String) throws -> String {
+        let config = try writeConfig(in: tmp.path, listeners: [("http", "127.0.0.1:\(freeTCPPort())")],
                                      command: Binaries.workerCommand(), workerLines: CoreHarness.defaultWorkerLines)
         let text = try String(contentsOfFile: config, encoding: .utf8)
             .replacingOccurrences(of: controlSocketPath(in: tmp.path), with: socket)
         try text.write(toFile: config, atomically: true, encoding: .utf8)
+        return config
+    }
+
+    /// `/run/graced` outside systemd: the last directory component is created (0755).
+    @Test func missingControlSocketDirectoryIsCreated() throws {
+        let tmp = try TemporaryDirectory(prefix: "start")
+        let config = try Self.config(in: tmp, controlSocket: tmp.path + "/run/graced.sock")
         let graced = try GracedProcess(config: config)
         defer { graced.terminate() }
         try graced.waitForLog(containing: "event=generation-ready")
@@ -31,13 +35,7 @@ struct StartAndStopTests {
     /// before a worker starts: without it, `graced reload` and `graced stop` could not work.
     @Test func controlSocketThatCannotBeOpenedIsAStartError() throws {
         let tmp = try TemporaryDirectory(prefix: "start")
-        let socket = tmp.path + "/no/such/dir/graced.sock"
-        let port = freeTCPPort()
-        let config = try writeConfig(in: tmp.path, listeners: [("http", "127.0.0.1:\(port)")],
-                                     command: Binaries.workerCommand(), workerLines: CoreHarness.defaultWorkerLines)
-        let text = try String(contentsOfFile: config, encoding: .utf8)
-            .replacingOccurrences(of: controlSocketPath(in: tmp.path), with: socket)
-        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let config = try Self.config(in: tmp, controlSocket: tmp.path + "/no/such/dir/graced.sock")
         let graced = try GracedProcess(config: config)
         defer { graced.terminate() }
         let status = try graced.waitForExit(timeout: .seconds(20))

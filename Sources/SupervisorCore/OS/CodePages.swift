@@ -19,7 +19,7 @@ enum CodePages {
         let length = readlink("/proc/self/exe", &exe, exe.count - 1)
         guard length > 0 else { return 0 }
         let executable = String(decoding: exe[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard let maps = readMaps() else { return 0 }
+        guard let maps = FileContents.text("/proc/self/maps", limit: 16 << 20) else { return 0 }
         var advised = 0
         for line in maps.split(separator: "\n") {
             // "start-end perms offset dev inode path"
@@ -32,19 +32,5 @@ enum CodePages {
             if madvise(address, Int(end - start), pageOut) == 0 { advised += Int(end - start) }
         }
         return advised
-    }
-
-    private static func readMaps() -> String? {
-        let fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { FileDescriptor.close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
-            let n = retryingOnInterrupt { read(fd, &chunk, chunk.count) }
-            if n <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

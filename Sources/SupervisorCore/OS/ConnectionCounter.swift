@@ -22,7 +22,7 @@ enum ConnectionCounter {
     private static func establishedInodes(netOf pid: pid_t) -> Set<UInt64> {
         var inodes = Set<UInt64>()
         for table in ["/proc/\(pid)/net/tcp", "/proc/\(pid)/net/tcp6"] {
-            guard let text = readFile(table) else { continue }
+            guard let text = FileContents.text(table, limit: 64 << 20) else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
                 // sl local rem st tx:rx tr:tm retrnsmt uid timeout inode; st 01 = ESTABLISHED
@@ -31,20 +31,6 @@ enum ConnectionCounter {
             }
         }
         return inodes
-    }
-
-    private static func readFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { FileDescriptor.close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let n = retryingOnInterrupt { read(fd, &chunk, chunk.count) }
-            if n <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     private static func socketInodes(pid: pid_t) -> Set<UInt64> {
