@@ -5,7 +5,7 @@ Run it through bench/run.sh (which installs wrk, gunicorn, circus, supervisor an
 matplotlib, and builds the release graced). It writes bench/out/results.json and
 renders bench/results.md and bench/results.png from it (bench/report.py).
 
-    bench/run.sh [--quick] [--seconds N] [--only KEY,KEY...]
+    bench/run.sh [--quick] [--seconds N] [--only KEY,KEY...] [--results bench/NAME.md]
     BENCH_SECONDS=20 bench/run.sh        # seconds per load run (default 20; --quick: 5)
 
 Every process started here is stopped in a `finally`, also on Ctrl-C or SIGTERM.
@@ -79,6 +79,9 @@ def versions(graced_bin):
         "wrk": first_line(["wrk", "-v"]),
         "python": first_line([peers.PYTHON, "--version"]),
         "swift": first_line(["swift", "--version"]),
+        "uvicorn": re.sub(r"^Running uvicorn (\S+) .*$", r"\1",
+                          first_line([peers.PYTHON, "-m", "uvicorn", "--version"])),
+        "go": first_line(["go", "version"]),
     }
 
 
@@ -173,14 +176,11 @@ def measure_startup(registry, backend, port, samples=3):
         sock.bind(("127.0.0.1", port))
         sock.listen(peers.BACKLOG)
         fd = sock.fileno()
-        if backend == "gunicorn":
-            argv = peers.gunicorn_argv(REPO, f"fd://{fd}")
-        else:
-            try:
-                argv = peers.backend_argv(REPO, backend, "--fd", str(fd), "--no-notify")
-            except peers.PeerError:
-                sock.close()
-                return None
+        try:
+            argv = peers.standalone_argv(REPO, backend, fd)
+        except peers.PeerError:
+            sock.close()
+            return None
         started = time.monotonic()
         proc = registry.spawn(argv, os.path.join(OUT, f"startup-{backend}.log"), peers.backend_env(), pass_fds=(fd,))
         sock.close()
@@ -424,6 +424,9 @@ def parse_args():
     parser.add_argument("--seconds", type=int, help="seconds per load run (default $BENCH_SECONDS or 20)")
     parser.add_argument("--only", help="comma-separated peer keys, and `ab` for the interleaved throughput "
                         "runs (for debugging; results.md then is partial)")
+    parser.add_argument("--results", default=os.path.join(HERE, "results.md"),
+                        help="the Markdown report to write (default bench/results.md); the plot goes "
+                        "beside it, same name with .png")
     parser.add_argument("--graced", default=os.path.join(REPO, ".build-release", "release", "graced"))
     parser.add_argument("--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE", "28100")))
     args = parser.parse_args()
@@ -499,7 +502,9 @@ def main():
     try:
         results["checks"] = {"wrk": check_wrk_close_mode(check_port)}
         log(f"wrk check: {results['checks']['wrk']}")
-        results["startup"] = {b: measure_startup(registry, b, startup_port) for b in ("gunicorn", "worker", "swift-worker")}
+        backends = ["gunicorn", "worker", "swift-worker"]
+        backends += [b for b in ("uvicorn", "go") if any(p.backend == b for p in all_peers)]
+        results["startup"] = {b: measure_startup(registry, b, startup_port) for b in backends}
         results["startup"]["graced_cli"] = cli_startup(config.graced)
         log(f"backend start-up alone: {results['startup']}")
         skip_circus = circus_unavailable()
@@ -524,8 +529,10 @@ def main():
             json.dump(results, f, indent=1)
         if leftovers:
             log(f"WARNING leftover listeners: {leftovers}")
-    report.write(results, os.path.join(HERE, "results.md"), os.path.join(HERE, "results.png"))
-    log(f"done in {results['meta']['elapsed_s']}s: bench/results.md, bench/results.png")
+    png = os.path.splitext(config.results)[0] + ".png"
+    os.makedirs(os.path.dirname(os.path.abspath(config.results)), exist_ok=True)
+    report.write(results, config.results, png)
+    log(f"done in {results['meta']['elapsed_s']}s: {config.results}, {png}")
 
 
 if __name__ == "__main__":

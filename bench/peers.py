@@ -4,7 +4,11 @@ Every peer serves the same backend on its own 127.0.0.1 port:
   * "gunicorn": examples/app.py under gunicorn, 2 sync workers, WORK_MS ms of work per request;
   * "worker":   examples/worker.py (stdlib, threaded), 2 processes, --work-ms WORK_MS;
   * "swift-worker": examples/swift-worker (SwiftNIO, one event loop thread each), 2 processes,
-    --work-ms WORK_MS (bench/run.sh builds it).
+    --work-ms WORK_MS (bench/run.sh builds it);
+  * "uvicorn":  examples/readiness/asgi_app.py under uvicorn (`--fd`), 2 processes, WORK_MS ms
+    (asyncio.sleep) per request;
+  * "go":       examples/readiness/go (net/http, socket-activated on fd 3), 2 processes, WORK_MS ms
+    (time.Sleep) per request (bench/run.sh builds it into bench/out/go/).
 A peer's `reload()` returns the exit status of its reload command; the caller times it.
 """
 
@@ -70,6 +74,44 @@ def swift_worker_argv(repo, *extra):
 def backend_argv(repo, backend, *extra):
     """argv of a socket-activated backend that is not gunicorn: "worker" or "swift-worker"."""
     return swift_worker_argv(repo, *extra) if backend == "swift-worker" else worker_argv(repo, *extra)
+
+
+def uvicorn_argv(repo, fd):
+    """uvicorn (one process, its default asyncio loop and HTTP parser) serving asgi_app.py
+    on an inherited listening fd; `fd` is a number or graced's "{fd:http}"."""
+    return [PYTHON, "-m", "uvicorn", "--fd", str(fd), "--app-dir", os.path.join(repo, "examples", "readiness"),
+            "--no-access-log", "--log-level", "warning", "asgi_app:app"]
+
+
+def go_server_bin(repo):
+    return os.path.join(repo, "bench", "out", "go", "readiness-server")
+
+
+def go_argv(repo):
+    """The Go net/http example: it serves only on fd 3 with LISTEN_FDS=1, LISTEN_PID=own pid."""
+    binary = go_server_bin(repo)
+    if not os.access(binary, os.X_OK):
+        raise PeerError(f"{binary} is not built (bench/run.sh builds it with go build)")
+    return [binary]
+
+
+def activated_argv(argv, fd):
+    """argv run as systemd would: `fd` moved to fd 3, LISTEN_FDS=1, LISTEN_PID=the pid
+    that execs argv (a shell that execs keeps its pid)."""
+    script = ('fd=$1; shift; if [ "$fd" != 3 ]; then eval "exec 3<&$fd $fd<&-"; fi; '
+              'LISTEN_FDS=1; LISTEN_PID=$$; export LISTEN_FDS LISTEN_PID; exec "$@"')
+    return ["/bin/sh", "-c", script, "sh", str(fd), *argv]
+
+
+def standalone_argv(repo, backend, fd):
+    """argv of a backend serving alone on an inherited listening fd (no graced, no READY=1)."""
+    if backend == "uvicorn":
+        return uvicorn_argv(repo, fd)
+    if backend == "go":
+        return activated_argv(go_argv(repo), fd)
+    if backend == "gunicorn":
+        return gunicorn_argv(repo, f"fd://{fd}")
+    return backend_argv(repo, backend, "--fd", str(fd), "--no-notify")
 
 
 def run_command(argv, timeout=COMMAND_TIMEOUT, log_path=None):
@@ -275,15 +317,18 @@ stdout_logfile = {self.path('log')}
 
 
 class Graced(Peer):
-    """graced holding the socket; `backend` is "gunicorn", "worker" or "swift-worker"."""
+    """graced holding the socket; `backend` is "gunicorn", "worker", "swift-worker", "uvicorn"
+    or "go". `ready` is the `ready` key, or None for none (graced's default, "accepting")."""
     supervisor_name = "graced"
     reload_note = "`graced reload --config ...` (blocks until the new generation is ready and the old one told to stop)"
 
-    def __init__(self, registry, repo, out_dir, port, graced_bin, backend, settle, key=None):
+    def __init__(self, registry, repo, out_dir, port, graced_bin, backend, settle, key=None, ready="notify"):
         self.backend = backend
         self.settle = settle
+        self.ready = ready
         self.key = key or f"graced-{backend}"
         suffix = f", ready_settle {settle}" if backend == "gunicorn" else ""
+        suffix += " (no ready key: accepting)" if ready is None else ""
         self.label = f"graced + {backend}{suffix}"
         super().__init__(registry, repo, out_dir, port)
         self.graced = graced_bin
@@ -294,9 +339,14 @@ class Graced(Peer):
             # No --bind: gunicorn takes the socket from LISTEN_FDS. Its master sends
             # READY=1 before its workers have booted, hence ready_settle.
             command, processes = gunicorn_argv(self.repo), 1
+        elif self.backend == "uvicorn":
+            command, processes = uvicorn_argv(self.repo, "{fd:http}"), WORKER_PROCESSES
+        elif self.backend == "go":
+            command, processes = go_argv(self.repo), WORKER_PROCESSES
         else:
             command, processes = backend_argv(self.repo, self.backend), WORKER_PROCESSES
         toml_list = ", ".join(f'"{a}"' for a in command)
+        ready_line = f'ready = "{self.ready}"\n' if self.ready else ""
         config = f"""[graced]
 control_socket = "{self.path('control.sock')}"
 log_format = "text"
@@ -310,8 +360,7 @@ backlog = {BACKLOG}
 command = [{toml_list}]
 environment = {{ WORK_MS = "{WORK_MS}" }}
 processes = {processes}
-ready = "notify"
-ready_timeout = "30s"
+{ready_line}ready_timeout = "30s"
 ready_settle = "{self.settle}"
 stop_signal = "SIGTERM"
 drain_timeout = "30s"
@@ -404,6 +453,22 @@ class SwiftWorkerAlone(WorkerAlone):
         return swift_worker_argv(self.repo, "--fd", str(fd), "--no-notify")
 
 
+class UvicornAlone(WorkerAlone):
+    """uvicorn without a supervisor, two processes on one socket (`--fd`)."""
+    key, label, backend = "alone-uvicorn", "uvicorn alone (control)", "uvicorn"
+
+    def argv(self, fd):
+        return standalone_argv(self.repo, "uvicorn", fd)
+
+
+class GoAlone(WorkerAlone):
+    """The Go net/http example without a supervisor, two processes on one socket (as fd 3)."""
+    key, label, backend = "alone-go", "Go net/http alone (control)", "go"
+
+    def argv(self, fd):
+        return standalone_argv(self.repo, "go", fd)
+
+
 def make_peers(registry, repo, out_dir, graced_bin, base_port):
     """All peers in run order, each on its own port (base_port, base_port+1, ...)."""
     # Each graced peer runs right after its control, so that slow drifts of a shared
@@ -423,4 +488,9 @@ def make_peers(registry, repo, out_dir, graced_bin, base_port):
         Graced(*common, next(ports), graced_bin, "worker", "0s"),
         SwiftWorkerAlone(*common, next(ports)),
         Graced(*common, next(ports), graced_bin, "swift-worker", "0s"),
+        # Servers that never send READY=1: no `ready` key, graced's default "accepting".
+        UvicornAlone(*common, next(ports)),
+        Graced(*common, next(ports), graced_bin, "uvicorn", "0s", ready=None),
+        GoAlone(*common, next(ports)),
+        Graced(*common, next(ports), graced_bin, "go", "0s", ready=None),
     ]

@@ -19,9 +19,10 @@ SCENARIO_TITLES = {
     "reload/close": "Reload every second, new connection per request",
 }
 MODE_TITLES = {"keepalive": "keep-alive", "close": "new connection per request"}
-GRACED_PEERS = ("graced-gunicorn", "graced-worker", "graced-swift-worker")
+GRACED_PEERS = ("graced-gunicorn", "graced-worker", "graced-swift-worker", "graced-uvicorn", "graced-go")
 CONTROL_OF = {"graced-gunicorn": "alone-gunicorn", "graced-worker": "alone-worker",
-              "graced-swift-worker": "alone-swift-worker"}
+              "graced-swift-worker": "alone-swift-worker", "graced-uvicorn": "alone-uvicorn",
+              "graced-go": "alone-go"}
 
 # How the targets of issue 5 are read, where the issue leaves a number open.
 IDLE_CPU_MAX_FRACTION = 0.001     # "idle CPU ~0": at most 0.1 % of one core
@@ -92,7 +93,12 @@ def header_section(results):
         f"{meta['seconds']} s per run, to 127.0.0.1 only. Backend: `examples/app.py` under gunicorn "
         f"({p['gunicorn_workers']} sync workers), `examples/worker.py` ({p['worker_processes']} processes) "
         f"or `examples/swift-worker` (SwiftNIO, {p['worker_processes']} processes of "
-        f"{p.get('swift_worker_threads', 1)} event loop thread), "
+        f"{p.get('swift_worker_threads', 1)} event loop thread)"
+        + (f", uvicorn {v['uvicorn']} on `examples/readiness/asgi_app.py` ({p['worker_processes']} processes, "
+           "asyncio loop, h11)" if v.get("uvicorn") else "")
+        + (f", Go net/http `examples/readiness/go` ({p['worker_processes']} processes, {v['go']})"
+           if v.get("go") else "")
+        + " (uvicorn and Go run under graced with no `ready` key: graced's default `accepting`), "
         f"{p['work_ms']} ms of work per request, accept backlog {p['backlog']}. "
         "\"New connection per request\" = wrk with a Lua script that sends `Connection: close`. "
         "Note that gunicorn's sync workers close every connection themselves, so for the gunicorn "
@@ -169,15 +175,19 @@ def reload_time_section(results):
     lines = ["## Reload wall time against the worker's start-up", "",
              f"Backend start-up alone, idle machine (spawn to first 200, median of 3): gunicorn "
              f"{secs(startup.get('gunicorn'))}, example worker {secs(startup.get('worker'))}, "
-             f"Swift worker {secs(startup.get('swift-worker'))}; "
+             f"Swift worker {secs(startup.get('swift-worker'))}"
+             + (f", uvicorn {secs(startup.get('uvicorn'))}" if "uvicorn" in startup else "")
+             + (f", Go net/http {secs(startup.get('go'))}" if "go" in startup else "") + "; "
              f"`graced --version` runs in {secs(startup.get('graced_cli'))} (the CLI's own share of a reload). "
              "Per reload: the wall time of `graced reload` (exec to exit, as a deploy script sees it) and "
              "graced's own reload time (log: reload-started to reload-succeeded), against the start-up of "
-             "the generation it started (log: first worker spawned to last READY=1) plus `ready_settle`. "
+             "the generation it started (log: first worker spawned to last worker ready: READY=1, or "
+             "for the peers without a `ready` key the worker seen waiting for connections) plus `ready_settle`. "
              "\"Idle\" = 3 reloads without traffic; \"under load\" = every reload of the reload runs, "
              "with the load generator keeping both cores busy.", ""]
     rows = []
-    for key in ("graced-gunicorn", "graced-gunicorn-settle0", "graced-worker", "graced-swift-worker"):
+    for key in ("graced-gunicorn", "graced-gunicorn-settle0", "graced-worker", "graced-swift-worker",
+                "graced-uvicorn", "graced-go"):
         p = peers_by_key(results).get(key)
         if not p or p["status"] != "ok":
             continue
@@ -258,7 +268,7 @@ def settle_section(results):
             table(["peer", "client", "req/s", "failed", "p50", "p99", "max", "reloads ok / failed", "median reload"], rows), ""]
 
 
-def timeseries_section(results):
+def timeseries_section(results, png_name="results.png"):
     rows = []
     for p in results["peers"]:
         for name, r in p.get("timeseries", {}).items():
@@ -270,7 +280,7 @@ def timeseries_section(results):
                          f"{rel['done']} / {rel['failed']}" if rel else "-"])
     if not rows:
         return []
-    return ["## Over time", "", "![requests per second and errors over time](results.png)", "",
+    return ["## Over time", "", f"![requests per second and errors over time]({png_name})", "",
             "The plot comes from a second pass with `bench/loadclient.py` (same connections, same reload "
             "schedule), which records every second; it pauses 10 ms after a failed attempt, so its error "
             "counts show *when* requests fail rather than how many retries fit in a second.", "",
@@ -388,7 +398,8 @@ def plot(results, png_path):
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     keys = [p["key"] for p in results["peers"] if p.get("timeseries")]
     color = {k: palette[i % len(palette)] for i, k in enumerate(k for k in keys if not k.startswith("graced"))}
-    color.update({"graced-gunicorn": "black", "graced-worker": "#e377c2", "graced-swift-worker": "#17becf"})
+    color.update({"graced-gunicorn": "black", "graced-worker": "#e377c2", "graced-swift-worker": "#17becf",
+                  "graced-uvicorn": "#8c564b", "graced-go": "#bcbd22"})
     for col, mode in enumerate(("keepalive", "close")):
         ax_g, ax_w, ax_err, ax_rel = (axes[row][col] for row in range(4))
         row, worst, names = 0, 0, []
@@ -419,7 +430,7 @@ def plot(results, png_path):
                 row += 1
         ax_g.set_title(f"client: {MODE_TITLES[mode]}")
         ax_g.set_ylabel("2xx / s\n(gunicorn backend)")
-        ax_w.set_ylabel("2xx / s\n(example workers:\nPython, Swift)")
+        ax_w.set_ylabel("2xx / s\n(other backends:\nPython, Swift,\nuvicorn, Go)")
         for ax in (ax_g, ax_w):
             ax.set_ylim(bottom=0)
         ax_err.set_ylabel("failed requests / s\n(symlog)")
@@ -453,7 +464,7 @@ def write(results, md_path, png_path):
     lines += throughput_section(results)
     lines += reload_time_section(results)
     lines += settle_section(results)
-    lines += timeseries_section(results)
+    lines += timeseries_section(results, os.path.basename(png_path))
     leftovers = results["meta"].get("leftover_listeners")
     if leftovers:
         lines += ["Leftover listeners after the run: " + "; ".join(leftovers), ""]

@@ -6,6 +6,8 @@
 #   bench/run.sh --quick      smoke test (5 s per run, about 9 min)
 #   BENCH_SECONDS=30 bench/run.sh
 #   bench/run.sh --only graced-worker,alone-worker   (debugging: a partial results.md)
+#   bench/run.sh --quick --only graced-worker,alone-uvicorn,graced-uvicorn,alone-go,graced-go \
+#       --results bench/results-accepting.md          (a partial run written beside results.md)
 #
 # Traffic goes to 127.0.0.1 only (ports 28100.. by default; BENCH_PORT_BASE moves them).
 set -euo pipefail
@@ -53,6 +55,13 @@ GRACED="$(swift build -c release --static-swift-stdlib --scratch-path .build-rel
 # --- the Swift example worker (its own package; its peers fail with a note if it does not build) ---
 log "building examples/swift-worker (release; SwiftNIO, the first build takes a few minutes)"
 swift build -c release --package-path examples/swift-worker 2>&1 | tail -3 || log "examples/swift-worker did not build"
+
+# --- the Go net/http example (examples/readiness/go; its peers fail with a note if it does not build) ---
+log "building examples/readiness/go (go build into bench/out/go/)"
+mkdir -p bench/out/go
+command -v go >/dev/null || { log "installing golang-go"; apt_install golang-go || log "golang-go did not install"; }
+(cd examples/readiness/go && go build -o ../../../bench/out/go/readiness-server .) 2>&1 | tail -3 \
+    || log "examples/readiness/go did not build"
 
 # --- the benchmark --------------------------------------------------------------
 # exec: bench.py gets our signals directly and stops everything it started.

@@ -1,6 +1,7 @@
 // A socket-activated Go net/http server: serves on the inherited fd 3.
 // GET /slow answers after 2 s; SIGTERM stops accepting at once (Shutdown closes the
-// listener) and exits once the requests in flight are done.
+// listener) and exits once the requests in flight are done. WORK_MS (environment,
+// default 0): every other request answers after that many ms (bench/ sets 5).
 //
 //	cd examples/readiness/go && go build -o server . && LISTEN_FDS=1 LISTEN_PID=<pid> ./server
 package main
@@ -25,10 +26,14 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	workMs, _ := strconv.Atoi(os.Getenv("WORK_MS"))
+	work := time.Duration(workMs) * time.Millisecond
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			time.Sleep(2 * time.Second)
+		} else if work > 0 {
+			time.Sleep(work)
 		}
 		w.Write([]byte("ok\n"))
 	})
