@@ -72,7 +72,7 @@ man: build
 	./scripts/generate-man.sh $(BUILD_BIN)/graced
 
 install: release
-	install -D -m 0755 $(RELEASE_BIN)/graced $(DESTDIR)$(PREFIX)/bin/graced
+	install -D -s -m 0755 $(RELEASE_BIN)/graced $(DESTDIR)$(PREFIX)/bin/graced
 	install -D -m 0644 man/graced.1 $(DESTDIR)$(PREFIX)/share/man/man1/graced.1
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
 	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
