@@ -1,0 +1,3 @@
+module beegostyle
+
+go 1.19
