@@ -15,6 +15,9 @@ moment the worker began to wait with the moment graced logged it ready.
   stops the shared socket for every process, graced included -- then keeps "draining"
   for a second and exits 0. What a badly written server does; graced must listen again.
 - `--exit-after S`: exits 1 S seconds after it started waiting (a crash loop).
+- `--notify-first S`: sends READY=1 to $NOTIFY_SOCKET at once and starts waiting for
+  connections only S seconds later (what gunicorn's master does: READY=1 before its
+  workers have booted).
 """
 import argparse
 import json
@@ -63,6 +66,7 @@ def main():
     parser.add_argument("--mode", choices=["accept", "epoll"], default="accept")
     parser.add_argument("--shutdown-on-term", action="store_true")
     parser.add_argument("--exit-after", type=float)
+    parser.add_argument("--notify-first", type=float)
     args = parser.parse_args()
     sock = listener()
     stopping = threading.Event()
@@ -89,6 +93,14 @@ def main():
         timer = threading.Timer(args.exit_after, crash)
         timer.daemon = True
         timer.start()
+
+    if args.notify_first is not None:
+        path = os.environ.get("NOTIFY_SOCKET", "")
+        if path:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+                notify.sendto(b"READY=1", "\0" + path[1:] if path.startswith("@") else path)
+            log(f"worker {PID}: sent READY=1, accepting in {args.notify_first} s")
+        time.sleep(args.notify_first)
 
     if args.mode == "accept":
         log(f"accept-wait {time.time():.6f} pid {PID} generation {GENERATION}")
