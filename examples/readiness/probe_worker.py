@@ -14,6 +14,8 @@ moment the worker began to wait with the moment graced logged it ready.
 - `--shutdown-on-term`: on SIGTERM it calls shutdown(SHUT_RD) on the listener -- which
   stops the shared socket for every process, graced included -- then keeps "draining"
   for a second and exits 0. What a badly written server does; graced must listen again.
+- otherwise SIGTERM closes the listener (stops accepting at once), waits `--drain`
+  seconds (default 0.5) as if requests were in flight, and exits 0.
 - `--exit-after S`: exits 1 S seconds after it started waiting (a crash loop).
 - `--notify-first S`: sends READY=1 to $NOTIFY_SOCKET at once and starts waiting for
   connections only S seconds later (what gunicorn's master does: READY=1 before its
@@ -67,6 +69,7 @@ def main():
     parser.add_argument("--shutdown-on-term", action="store_true")
     parser.add_argument("--exit-after", type=float)
     parser.add_argument("--notify-first", type=float)
+    parser.add_argument("--drain", type=float, default=0.5)
     args = parser.parse_args()
     sock = listener()
     stopping = threading.Event()
@@ -82,6 +85,9 @@ def main():
             except OSError as error:
                 log(f"worker {PID}: shutdown: {error}")
             time.sleep(1)
+        else:
+            sock.close()
+            time.sleep(args.drain)
         os._exit(0)
 
     signal.signal(signal.SIGTERM, on_term)
@@ -103,6 +109,9 @@ def main():
         time.sleep(args.notify_first)
 
     if args.mode == "accept":
+        # O_NONBLOCK belongs to the open file description, which graced and every
+        # generation share: an earlier generation's event loop may have set it.
+        sock.setblocking(True)
         log(f"accept-wait {time.time():.6f} pid {PID} generation {GENERATION}")
         while True:
             try:
