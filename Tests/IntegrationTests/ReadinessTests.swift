@@ -20,8 +20,9 @@ struct ReadyServer: CustomStringConvertible, Sendable {
     /// The request path the load uses.
     var path = "/"
     /// Why its own drain may drop a request: it closes connections it accepted but has
-    /// not read yet when it stops (seen without graced: two processes on one socket,
-    /// SIGTERM to the old one under load). nil: a clean drain, 0 failures expected.
+    /// not answered yet when it stops. Reproduced without graced by
+    /// examples/readiness/handover_race.py (two processes on one socket, SIGTERM to the
+    /// old one under load; none without the SIGTERM). nil: a clean drain, 0 failures expected.
     var drainRace: String? = nil
     var description: String { name }
 
@@ -37,7 +38,7 @@ struct ReadyServer: CustomStringConvertible, Sendable {
         module("uvicorn", "uvicorn", ["--fd", "{fd:http}", "asgi_app:app"])
             .racing("uvicorn's shutdown closes accepted connections whose request it has not read yet: RST"),
         module("hypercorn", "hypercorn", ["--bind", "fd://{fd:http}", "asgi_app:app"])
-            .racing("hypercorn's shutdown closes accepted connections whose request it has not read yet"),
+            .racing("hypercorn's shutdown closes accepted connections without an answer (empty reply or RST)"),
         ReadyServer(name: "twistd", command: [
             "{python}", "-c", "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()",
             "-n", "--pidfile=", "web", "--listen", "systemd:domain=INET:index=0", "--path", "."],
