@@ -343,8 +343,7 @@ private func ms(_ seconds: Double) -> String { String(format: "%.1f ms", seconds
     // 9. With ready unset ("accepting"), READY=1 must not stand in for the /proc proof: a
     // worker that notifies at once and accepts only 1.5 s later (gunicorn's master notifies
     // before its workers have booted) is ready when it accepts, not when it notifies.
-    @Test(.disabled("bug: READY=1 marks a worker ready in ready = \"accepting\" mode (Supervisor.swift, the notify handler sends .workerReady whatever the mode)"))
-    func readyNotifyDoesNotShortCircuitAccepting() throws {
+    @Test func readyNotifyDoesNotShortCircuitAccepting() throws {
         let fixture = try ReadinessFixture()
         try fixture.write(command: probeWorker())
         let graced = try fixture.start()

@@ -22,7 +22,11 @@ RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok
 def listener():
     if os.environ.get("LISTEN_PID") != str(os.getpid()) or os.environ.get("LISTEN_FDS") != "1":
         sys.exit("expected one socket-activated listener (LISTEN_FDS=1, LISTEN_PID=own pid)")
-    return socket.socket(fileno=3)
+    sock = socket.socket(fileno=3)
+    # O_NONBLOCK belongs to the socket, shared by every generation: an event-loop server
+    # of an earlier generation may have set it.
+    sock.setblocking(True)
+    return sock
 
 
 def handle(conn):
