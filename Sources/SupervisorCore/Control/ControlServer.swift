@@ -187,9 +187,11 @@ final class ControlServer {
         if events & EPOLLOUT.rawValue != 0 {
             connection.flush()
         }
-        if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
+        if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0, !connection.closed {
             readRequest(connection)
         }
+        // The handler may have finished and closed it: its fd number may already be another's.
+        guard !connection.closed else { return }
         if connection.closeWhenFlushed && connection.pendingOutput.isEmpty {
             drop(connection)
             return
@@ -199,7 +201,7 @@ final class ControlServer {
 
     private func readRequest(_ connection: ControlConnection) {
         var buffer = [UInt8](repeating: 0, count: 8192)
-        while true {
+        while !connection.closed {
             let n = buffer.withUnsafeMutableBytes { raw in retryingOnInterrupt { read(connection.fd, raw.baseAddress!, raw.count) } }
             if n > 0 {
                 guard connection.request == nil else { continue }  // one request per connection; ignore the rest
