@@ -175,7 +175,7 @@ public enum ConfigLoader {
 
     static func readFile(_ path: String) -> Result<[UInt8], ConfigProblem> {
         func failure(_ error: Int32) -> Result<[UInt8], ConfigProblem> {
-            .failure(ConfigProblem(path: path, line: nil, message: "cannot read: \(errorText(error))"))
+            .failure(ConfigProblem(path: path, line: nil, message: "cannot read: \(SystemError.describe(error))"))
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return failure(errno) }
@@ -212,12 +212,6 @@ public enum ConfigLoader {
             directory = directory == "." ? base : joinPath(base, directory)
         }
         return directory
-    }
-
-    /// `strerror(3)` text, e.g. "No such file or directory".
-    static func errorText(_ error: Int32) -> String {
-        guard let text = strerror(error) else { return "error \(error)" }
-        return String(cString: text)
     }
 
     /// `base/relative`, without a doubled slash or a leading `./` in the result.

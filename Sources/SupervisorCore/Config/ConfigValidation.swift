@@ -697,7 +697,7 @@ struct ConfigValidator {
     private func directoryProblem(_ directory: String) -> String? {
         var info = stat()
         guard stat(directory, &info) == 0 else {
-            return "'\(directory)': \(ConfigLoader.errorText(errno))"
+            return "'\(directory)': \(SystemError.describe(errno))"
         }
         guard info.st_mode & S_IFMT == S_IFDIR else { return "'\(directory)' is not a directory" }
         return nil
@@ -710,7 +710,7 @@ struct ConfigValidator {
             let resolved = program.hasPrefix("/") ? program : ConfigLoader.joinPath(directory ?? configDirectory, program)
             switch WorkerConfig.executableStatus(resolved) {
             case .executable: return nil
-            case .missing(let error): return "command '\(resolved)': \(ConfigLoader.errorText(error))"
+            case .missing(let error): return "command '\(resolved)': \(SystemError.describe(error))"
             case .notExecutable: return "command '\(resolved)' is not executable (chmod +x?)"
             case .notRegularFile: return "command '\(resolved)' is not a regular file"
             }
