@@ -51,8 +51,15 @@ private func checkNotify(_ text: String) {
     let pairs = NotifyMessage.parse(text)
     let equalsCount = text.utf8.reduce(0) { $1 == UInt8(ascii: "=") ? $0 + 1 : $0 }
     check(pairs.count <= equalsCount, "\(pairs.count) pairs from \(equalsCount) '='")
+    // On bytes, as the parser splits: Character-level `contains` treats "\r\n" as one
+    // Character, so "x\r" would not be found in "x\r\n".
+    let message = Array(text.utf8)
     for pair in pairs {
-        check(text.contains(pair.key + "=" + pair.value), "pair \(pair) is not in the message")
+        let needle = Array((pair.key + "=" + pair.value).utf8)
+        let found = needle.isEmpty || (0...max(0, message.count - needle.count)).contains { start in
+            start + needle.count <= message.count && message[start..<(start + needle.count)].elementsEqual(needle)
+        }
+        check(found, "pair \(pair) is not in the message")
     }
     if strictChecks.contains("notify") {
         let reference = referenceNotify(Array(text.utf8))
