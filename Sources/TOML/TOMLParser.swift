@@ -543,6 +543,21 @@ struct TOMLParser {
         }
     }
 
+    /// At a run of `delimiter` inside a multi-line string: fewer than three belong to the
+    /// string; three to five close it (up to two of them belonging to the string).
+    /// Returns true when the string ended.
+    private mutating func consumeDelimiterRun(_ delimiter: UInt8, into output: inout [UInt8], tooMany: String) throws(TOMLError) -> Bool {
+        var count = 0
+        while index + count < bytes.count, bytes[index + count] == delimiter { count += 1 }
+        if count > 5 {
+            index += 5
+            throw error(tooMany)
+        }
+        output.append(contentsOf: repeatElement(delimiter, count: count >= 3 ? count - 3 : count))
+        index += count
+        return count >= 3
+    }
+
     /// At `"""`.
     private mutating func parseMultiLineBasicString() throws(TOMLError) -> String {
         index += 3
@@ -553,19 +568,10 @@ struct TOMLParser {
             let byte = bytes[index]
             switch byte {
             case Byte.quote:
-                var count = 0
-                while index + count < bytes.count, bytes[index + count] == Byte.quote { count += 1 }
-                if count >= 3 {
-                    if count > 5 {
-                        index += 5
-                        throw error("too many quotes: a multi-line string may end with at most two '\"' before its closing '\"\"\"'")
-                    }
-                    output.append(contentsOf: repeatElement(Byte.quote, count: count - 3))
-                    index += count
+                if try consumeDelimiterRun(Byte.quote, into: &output,
+                                           tooMany: "too many quotes: a multi-line string may end with at most two '\"' before its closing '\"\"\"'") {
                     return String(decoding: output, as: UTF8.self)
                 }
-                output.append(contentsOf: repeatElement(Byte.quote, count: count))
-                index += count
             case Byte.backslash:
                 var scan = index + 1
                 while scan < bytes.count, bytes[scan] == Byte.space || bytes[scan] == Byte.tab { scan += 1 }
@@ -626,19 +632,10 @@ struct TOMLParser {
             let byte = bytes[index]
             switch byte {
             case Byte.apostrophe:
-                var count = 0
-                while index + count < bytes.count, bytes[index + count] == Byte.apostrophe { count += 1 }
-                if count >= 3 {
-                    if count > 5 {
-                        index += 5
-                        throw error("too many quotes: a multi-line literal string may end with at most two \"'\" before its closing \"'''\"")
-                    }
-                    output.append(contentsOf: repeatElement(Byte.apostrophe, count: count - 3))
-                    index += count
+                if try consumeDelimiterRun(Byte.apostrophe, into: &output,
+                                           tooMany: "too many quotes: a multi-line literal string may end with at most two \"'\" before its closing \"'''\"") {
                     return String(decoding: output, as: UTF8.self)
                 }
-                output.append(contentsOf: repeatElement(Byte.apostrophe, count: count))
-                index += count
             case Byte.lineFeed, Byte.carriageReturn:
                 try newline()
                 output.append(Byte.lineFeed)
