@@ -41,7 +41,8 @@ struct NotifySocketTests {
     }
 
     /// Workers run as nobody; 4 flooders run as root (graced's own uid, which runs no
-    /// worker here: dropped unread) and 4 as daemon (refused by the directory's mode).
+    /// worker here: dropped unread, and the socket paused after each batch of them) and
+    /// 4 as daemon (refused by the directory's mode).
     /// graced stays responsive, a reload under the flood succeeds, and the worker's own
     /// READY=1 still counts.
     @Test(.enabled(if: CoreHarness.canRunAsNobody && Binaries.isExecutableFile("/usr/bin/setpriv"), "needs root, nobody and setpriv"))
@@ -71,7 +72,9 @@ struct NotifySocketTests {
             worst = max(worst, ContinuousClock.now - before)
             sleepThread(.milliseconds(300))
         }
+        let reloadStarted = ContinuousClock.now
         let reload = runGraced(["reload", "--config", graced.configPath], timeout: .seconds(30))
+        let reloadTook = ContinuousClock.now - reloadStarted
         for flooder in flooders { flooder.waitUntilExit() }
         let span = ContinuousClock.now - started
         let elapsed = Double(span.components.seconds) + Double(span.components.attoseconds) / 1e18
@@ -81,10 +84,13 @@ struct NotifySocketTests {
             return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
         let status = try CoreHarness.status(config: graced.configPath)
-        print("NOTIFY flood: 8 senders for \(seconds)s (sent refused: \(counts.joined(separator: ", "))); status worst \(worst); graced CPU \(String(format: "%.1f", 100 * cpu / elapsed))%; reload exit \(reload.status); dropped \(status["notify_dropped"] ?? "?")")
+        print("NOTIFY flood: 8 senders for \(seconds)s (sent refused: \(counts.joined(separator: ", "))); status worst \(worst); graced CPU \(String(format: "%.1f", 100 * cpu / elapsed))%; reload exit \(reload.status) in \(reloadTook); dropped \(status["notify_dropped"] ?? "?")")
         #expect(reload.status == 0, "\(reload.stdout) \(reload.stderr)")
         #expect(worst < .seconds(1), "graced status took \(worst) under the flood")
-        #expect(cpu / elapsed < 0.5, "graced used \(cpu)s of CPU in \(elapsed)s")
+        #expect(reloadTook < .seconds(10), "the worker's READY=1 waited behind the flood")
+        // Reading every forged datagram cost 55-60 % of a CPU; pausing the socket after a
+        // batch of them costs 2-3 %.
+        #expect(cpu / elapsed < 0.2, "graced used \(cpu)s of CPU in \(elapsed)s")
         // daemon cannot even reach the socket; root's datagrams reach it and are dropped.
         for line in counts.suffix(4) { #expect(line.hasPrefix("0 "), "daemon sent datagrams: \(line)") }
         let text = status["generations"] as? [[String: Any]] ?? []

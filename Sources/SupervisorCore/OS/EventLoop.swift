@@ -45,6 +45,16 @@ public final class EventLoop {
         _ = epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event)
     }
 
+    /// Stops reporting a registered fd until `resume(fd:)`; its handler stays.
+    public func pause(fd: Int32) {
+        modify(fd: fd, events: 0)
+    }
+
+    /// Reports a paused fd again when it is readable.
+    public func resume(fd: Int32) {
+        modify(fd: fd, events: EPOLLIN.rawValue)
+    }
+
     /// Must be called before the fd is closed, since the fd number may be reused at once.
     public func unregister(fd: Int32) {
         guard handlers.removeValue(forKey: fd) != nil else { return }

@@ -44,6 +44,12 @@ public final class Supervisor {
     public private(set) var notifyDropped = 0
     /// Datagrams read per wake-up: a flood cannot starve the control socket or the reaper.
     static let notifyBudget = 64
+    /// How long the notify socket goes unread after a wake-up that strangers filled.
+    static let notifyFloodPause = Duration.milliseconds(10)
+    /// Strangers' datagrams in one wake-up that make a flood.
+    static let notifyFloodBatch = 8
+    /// Whether the notify socket is paused because strangers flood it.
+    var notifyPaused = false
     public let startedAt = MonotonicInstant.now()
 
     public var config: GracedConfig { state.config }
@@ -233,13 +239,24 @@ public final class Supervisor {
 
     func handleNotifyMessages() {
         // A bounded batch per wake-up: a flood of datagrams cannot starve the loop.
+        var droppedNow = 0
+        var readNow = 0
+        defer {
+            // Strangers sent most of this batch: a flood (only root or graced's own uid can
+            // reach the socket). Read nothing for a moment: the kernel queue, short
+            // (net.unix.max_dgram_qlen, 10 by default), fills and the flooders wait, not
+            // graced. A worker's own message waits a few pauses at most.
+            if droppedNow >= Self.notifyFloodBatch && droppedNow * 2 > readNow { pauseNotifySocket() }
+        }
         for _ in 0..<Self.notifyBudget {
+            readNow += 1
             // The kernel vouches for the uid: a stranger costs no /proc read at all.
             let datagram: NotifyDatagram
             switch notifySocket.receive(accept: { [workerUIDs] uid in workerUIDs.values.contains(uid) }) {
             case .empty: return
             case .dropped:
                 notifyDropped += 1
+                droppedNow += 1
                 continue
             case .datagram(let received): datagram = received
             }
@@ -250,6 +267,7 @@ public final class Supervisor {
             else {
                 logger.debug("ignoring notify message from pid \(datagram.senderPID), not a worker or its descendant", metadata: ["event": "notify-ignored"])
                 notifyDropped += 1
+                droppedNow += 1
                 continue
             }
             for (key, value) in NotifyMessage.parse(datagram.text) {
@@ -270,6 +288,16 @@ public final class Supervisor {
                     break
                 }
             }
+        }
+    }
+
+    func pauseNotifySocket() {
+        guard !notifyPaused else { return }
+        notifyPaused = true
+        loop.pause(fd: notifySocket.fd)
+        loop.schedule(after: Self.notifyFloodPause) { [unowned self] in
+            notifyPaused = false
+            loop.resume(fd: notifySocket.fd)
         }
     }
 
