@@ -48,8 +48,11 @@ fi
 
 # --- graced, release build ------------------------------------------------------
 log "building graced (release, static Swift stdlib; the first build takes a few minutes)"
-swift build -c release --static-swift-stdlib --scratch-path .build-release 2>&1 | tail -3
-GRACED="$(swift build -c release --static-swift-stdlib --scratch-path .build-release --show-bin-path)/graced"
+release_flags=$(make -s release-flags)
+# shellcheck disable=SC2086 # the flags are words
+swift build $release_flags --scratch-path .build-release 2>&1 | tail -3
+# shellcheck disable=SC2086
+GRACED="$(swift build $release_flags --scratch-path .build-release --show-bin-path)/graced"
 [ -x "$GRACED" ] || { echo "no graced binary at $GRACED" >&2; exit 1; }
 
 # --- the Swift example worker (its own package; its peers fail with a note if it does not build) ---
