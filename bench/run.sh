@@ -2,7 +2,7 @@
 # graced reload-under-load benchmark: installs what it needs, builds the release
 # graced, runs every peer and scenario, writes bench/results.md and bench/results.png.
 #
-#   bench/run.sh              full run (BENCH_SECONDS=20 s per load run, about 25 min)
+#   bench/run.sh              full run (BENCH_SECONDS=20 s per load run, about 37 min)
 #   bench/run.sh --quick      smoke test (5 s per run, about 9 min)
 #   BENCH_SECONDS=30 bench/run.sh
 #   bench/run.sh --only graced-worker,alone-worker   (debugging: a partial results.md)
