@@ -168,7 +168,7 @@ private func ms(_ seconds: Double) -> String { String(format: "%.1f ms", seconds
         let graced = try fixture.start()
         let before = try pidAndGeneration(fixture.endpoint, timeout: .seconds(20))
         #expect(before.generation == "1")
-        FileManager.default.createFile(atPath: flag, contents: Data())
+        _ = FileManager.default.createFile(atPath: flag, contents: Data())
         let load = LoadGenerator(endpoint: fixture.endpoint, concurrency: 4, requestTimeout: .seconds(10))
         load.start()
         var result = LoadResult()

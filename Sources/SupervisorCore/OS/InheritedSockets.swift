@@ -59,7 +59,7 @@ public enum InheritedSockets {
                     var addr = pointer.pointee.sin_addr
                     var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
                     guard inet_ntop(AF_INET, &addr, &text, socklen_t(text.count)) != nil else { return nil }
-                    return .ipv4(host: String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self), port: UInt16(bigEndian: pointer.pointee.sin_port))
+                    return .ipv4(host: String(nulTerminated: text), port: UInt16(bigEndian: pointer.pointee.sin_port))
                 }
             }
         case AF_INET6:
@@ -68,7 +68,7 @@ public enum InheritedSockets {
                     var addr = pointer.pointee.sin6_addr
                     var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
                     guard inet_ntop(AF_INET6, &addr, &text, socklen_t(text.count)) != nil else { return nil }
-                    return .ipv6(host: String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self), port: UInt16(bigEndian: pointer.pointee.sin6_port))
+                    return .ipv6(host: String(nulTerminated: text), port: UInt16(bigEndian: pointer.pointee.sin6_port))
                 }
             }
         case AF_UNIX:

@@ -22,7 +22,7 @@ public final class NotifySocket {
         var template = Array("\(base)/graced-notify.XXXXXX".utf8CString)
         let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard created != nil else { throw SystemError("mkdtemp(\(base)/graced-notify.XXXXXX)") }
-        directory = String(cString: template)
+        directory = String(nulTerminated: template)
         let path = directory + "/notify"
         guard var addr = UnixAddress.make(path) else {
             _ = rmdir(directory)

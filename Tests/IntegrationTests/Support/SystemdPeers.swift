@@ -247,7 +247,7 @@ func socketFacts(_ fd: Int32) -> SocketFacts? {
     if named == 0 && Int32(v4.sin_family) == AF_INET {
         var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
         if inet_ntop(AF_INET, &v4.sin_addr, &text, socklen_t(text.count)) != nil {
-            address = "\(String(cString: text)):\(UInt16(bigEndian: v4.sin_port))"
+            address = "\(String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)):\(UInt16(bigEndian: v4.sin_port))"
         }
     }
     return SocketFacts(type: type, listening: accepting != 0, address: address, inode: UInt64(info.st_ino))
@@ -514,7 +514,7 @@ enum JournalCapture {
         let sinkPath = directory + "/journal_sink.py"
         try sinkScript.write(toFile: sinkPath, atomically: true, encoding: .utf8)
         let entriesPath = directory + "/journal.jsonl"
-        FileManager.default.createFile(atPath: entriesPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: entriesPath, contents: nil)
         let sinkLog = directory + "/journal_sink.log"
         let inner = """
             set -e

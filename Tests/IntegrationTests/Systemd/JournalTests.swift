@@ -30,7 +30,7 @@ extension SystemdTests {
                                          workerLines: ["ready = \"notify\"", "drain_timeout = \"5s\""], gracedLines: gracedLines)
             let (wrapper, entriesPath) = try JournalCapture.prepare(in: directory.path, command: [try Binaries.graced])
             let logPath = directory.file("graced.log")
-            FileManager.default.createFile(atPath: logPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             var environment: [String: String] = [:]
             if trigger == .journalStreamMatchesStderr { environment["JOURNAL_STREAM"] = try deviceAndInode(of: logPath) }
             let graced = try GracedProcess(config: config, environment: environment, logPath: logPath, executable: wrapper)
