@@ -16,6 +16,26 @@ public final class Supervisor {
     let logger: Logger
     let signals: SignalChannel
     let notifySocket: NotifySocket
+    private lazy var notify = NotifyReceiver(
+        socket: notifySocket, loop: loop,
+        acceptsUID: { [unowned self] uid in workerUIDs.values.contains(uid) },
+        deliver: { [unowned self] datagram in deliverNotify(datagram) })
+    private lazy var idleTrim = IdleTrim(loop: loop, isIdle: { [unowned self] in
+        let table = state.table
+        return state.stop.isRunning && state.transaction.isIdle
+            && !table.generations.values.contains(where: { $0.state != .serving })
+            && !table.workers.values.contains(where: { $0.state == .starting })
+    })
+    private lazy var listenerGuard = DrainingListenerGuard(
+        loop: loop, logger: logger, listeners: listeners,
+        shouldWatch: { [unowned self] in
+            state.stop.isRunning && state.table.generations.values.contains(where: \.isDraining)
+        },
+        suspects: { [unowned self] in
+            state.table.ordered.filter(\.isDraining).map { generation in
+                "generation \(generation.number) (pid \(generation.live.sorted().map(String.init).joined(separator: ", ")))"
+            }.joined(separator: "; ")
+        })
     let serviceManager: ServiceManagerNotifier
     /// graced's own environment, the base of every worker's.
     let environment: [String: String]
@@ -41,15 +61,7 @@ public final class Supervisor {
     /// The uids that run workers: notify datagrams from anyone else are dropped unread.
     private var workerUIDs: [Int32: UInt32] = [:]
     /// Notify datagrams dropped: from a uid that runs no worker, or from no worker's tree.
-    public private(set) var notifyDropped = 0
-    /// Datagrams read per wake-up: a flood cannot starve the control socket or the reaper.
-    static let notifyBudget = 64
-    /// How long the notify socket goes unread after a wake-up that strangers filled.
-    static let notifyFloodPause = Duration.milliseconds(10)
-    /// Strangers' datagrams in one wake-up that make a flood.
-    static let notifyFloodBatch = 8
-    /// Whether the notify socket is paused because strangers flood it.
-    var notifyPaused = false
+    public var notifyDropped: Int { notify.dropped }
     public let startedAt = MonotonicInstant.now()
 
     public var config: GracedConfig { state.config }
@@ -102,7 +114,7 @@ public final class Supervisor {
         startWatchdog()
         do {
             try loop.register(fd: signals.fd) { [unowned self] _ in handleSignals() }
-            try loop.register(fd: notifySocket.fd) { [unowned self] _ in handleNotifyMessages() }
+            try notify.register()
             // Log lines that could not be written at once go out when the log fd has room.
             LogOutput.attachAll(to: loop)
         } catch {
@@ -126,69 +138,8 @@ public final class Supervisor {
             let next = pendingEvents.removeFirst()
             for effect in state.handle(next, at: .now()) { perform(effect) }
         }
-        guardListenersWhileDraining()
-        trimWhenIdle()
-    }
-
-    // MARK: - Memory
-
-    private var trimTimer: EventLoop.TimerID?
-    private var busySinceTrim = true
-    /// How long graced must have been idle before it gives its cold code pages back.
-    static let trimDelay: Duration = .seconds(2)
-
-    /// Once nothing is starting, reloading or draining, the code that did it (argument
-    /// parsing, the config loader, spawning) is cold: give its pages back (``CodePages``).
-    private func trimWhenIdle() {
-        busySinceTrim = true
-        loop.cancel(trimTimer)
-        trimTimer = loop.schedule(after: Self.trimDelay) { [unowned self] in
-            trimTimer = nil
-            let table = state.table
-            guard busySinceTrim, state.stop.isRunning, state.transaction.isIdle,
-                  !table.generations.values.contains(where: { $0.state != .serving }),
-                  !table.workers.values.contains(where: { $0.state == .starting }) else { return }
-            busySinceTrim = false
-            CodePages.releaseClean()
-        }
-    }
-
-    // MARK: - Listener guard
-
-    private var listenerGuardTimer: EventLoop.TimerID?
-    static let listenerGuardInterval: Duration = .milliseconds(50)
-
-    /// While a generation drains, a worker that calls `shutdown()` on its copy of a
-    /// listener stops the socket for everyone: look every ``listenerGuardInterval`` and
-    /// listen again at once. Nothing drains, nothing is looked at.
-    private func guardListenersWhileDraining() {
-        guard listenerGuardTimer == nil, state.stop.isRunning,
-              state.table.generations.values.contains(where: \.isDraining) else { return }
-        listenerGuardTimer = loop.schedule(after: Self.listenerGuardInterval) { [unowned self] in
-            listenerGuardTimer = nil
-            checkListeners()
-            guardListenersWhileDraining()
-        }
-    }
-
-    private func checkListeners() {
-        for listener in listeners.all {
-            switch ListenerGuard.check(listener.fd, backlog: listener.backlog) {
-            case .listening:
-                continue
-            case .relistened:
-                let suspects = state.table.ordered.filter(\.isDraining).map { generation in
-                    "generation \(generation.number) (pid \(generation.live.sorted().map(String.init).joined(separator: ", ")))"
-                }.joined(separator: "; ")
-                logger.error("listener \(listener.name) \(listener.address) had stopped listening (a draining worker shut it down: \(suspects)); listening again", metadata: [
-                    "event": "listener-repaired", "listener": "\(listener.name)",
-                ])
-            case .failed(let error):
-                logger.error("listener \(listener.name) \(listener.address) stopped listening and cannot listen again: \(error)", metadata: [
-                    "event": "listener-failed", "listener": "\(listener.name)",
-                ])
-            }
-        }
+        listenerGuard.watch()
+        idleTrim.activity()
     }
 
     /// Asks for a reload; `observer` hears progress and the verdict. Returns the request's id.
@@ -237,68 +188,34 @@ public final class Supervisor {
         }
     }
 
-    func handleNotifyMessages() {
-        // A bounded batch per wake-up: a flood of datagrams cannot starve the loop.
-        var droppedNow = 0
-        var readNow = 0
-        defer {
-            // Strangers sent most of this batch: a flood (only root or graced's own uid can
-            // reach the socket). Read nothing for a moment: the kernel queue, short
-            // (net.unix.max_dgram_qlen, 10 by default), fills and the flooders wait, not
-            // graced. A worker's own message waits a few pauses at most.
-            if droppedNow >= Self.notifyFloodBatch && droppedNow * 2 > readNow { pauseNotifySocket() }
+    /// A datagram from a worker's uid: what it says for the worker it came from (the
+    /// sender or its ancestor). False if no worker's tree sent it.
+    private func deliverNotify(_ datagram: NotifyDatagram) -> Bool {
+        guard datagram.senderPID > 0,
+              let workerPID = ProcessTree.ancestor(of: datagram.senderPID, where: { state.table.workers[$0] != nil })
+        else {
+            logger.debug("ignoring notify message from pid \(datagram.senderPID), not a worker or its descendant", metadata: ["event": "notify-ignored"])
+            return false
         }
-        for _ in 0..<Self.notifyBudget {
-            readNow += 1
-            // The kernel vouches for the uid: a stranger costs no /proc read at all.
-            let datagram: NotifyDatagram
-            switch notifySocket.receive(accept: { [workerUIDs] uid in workerUIDs.values.contains(uid) }) {
-            case .empty: return
-            case .dropped:
-                notifyDropped += 1
-                droppedNow += 1
-                continue
-            case .datagram(let received): datagram = received
-            }
-            // Workers have no business storing fds with graced.
-            datagram.fds.forEach(FileDescriptor.close)
-            guard datagram.senderPID > 0,
-                  let workerPID = ProcessTree.ancestor(of: datagram.senderPID, where: { state.table.workers[$0] != nil })
-            else {
-                logger.debug("ignoring notify message from pid \(datagram.senderPID), not a worker or its descendant", metadata: ["event": "notify-ignored"])
-                notifyDropped += 1
-                droppedNow += 1
-                continue
-            }
-            for (key, value) in NotifyMessage.parse(datagram.text) {
-                switch key {
-                case "READY" where value == "1":
-                    // In "accepting" and "exec" modes readiness is what graced sees or the
-                    // probe says: gunicorn's master, for one, says READY=1 before its workers boot.
-                    guard let worker = state.table.workers[workerPID],
-                          let mode = state.table.generations[worker.generation]?.config.ready,
-                          mode == .notify || mode == .delay else { break }
-                    let how = workerPID == datagram.senderPID ? "notified" : "notified by descendant \(datagram.senderPID)"
-                    send(.workerReady(pid: workerPID, how: how))
-                case "STATUS":
-                    send(.workerStatus(pid: workerPID, text: value))
-                case "STOPPING" where value == "1":
-                    logger.info("worker \(workerPID) is stopping", metadata: ["event": "worker-stopping", "pid": "\(workerPID)"])
-                default:
-                    break
-                }
+        for (key, value) in NotifyMessage.parse(datagram.text) {
+            switch key {
+            case "READY" where value == "1":
+                // In "accepting" and "exec" modes readiness is what graced sees or the
+                // probe says: gunicorn's master, for one, says READY=1 before its workers boot.
+                guard let worker = state.table.workers[workerPID],
+                      let mode = state.table.generations[worker.generation]?.config.ready,
+                      mode == .notify || mode == .delay else { break }
+                let how = workerPID == datagram.senderPID ? "notified" : "notified by descendant \(datagram.senderPID)"
+                send(.workerReady(pid: workerPID, how: how))
+            case "STATUS":
+                send(.workerStatus(pid: workerPID, text: value))
+            case "STOPPING" where value == "1":
+                logger.info("worker \(workerPID) is stopping", metadata: ["event": "worker-stopping", "pid": "\(workerPID)"])
+            default:
+                break
             }
         }
-    }
-
-    func pauseNotifySocket() {
-        guard !notifyPaused else { return }
-        notifyPaused = true
-        loop.pause(fd: notifySocket.fd)
-        loop.schedule(after: Self.notifyFloodPause) { [unowned self] in
-            notifyPaused = false
-            loop.resume(fd: notifySocket.fd)
-        }
+        return true
     }
 
     // MARK: - Effects out
