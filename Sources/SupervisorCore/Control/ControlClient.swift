@@ -60,7 +60,7 @@ public final class ControlClient {
         guard let pid = cachedPeerPID else { return }
         let deadline = MonotonicInstant.now() + timeout
         while MonotonicInstant.now() < deadline {
-            guard let stat = ProcessTree.readSmallFile("/proc/\(pid)/stat"),
+            guard let stat = FileContents.text("/proc/\(pid)/stat"),
                   let close = stat.lastIndex(of: ")") else { return }
             let state = stat[stat.index(after: close)...].split(separator: " ").first
             if state == "Z" || state == "X" { return }

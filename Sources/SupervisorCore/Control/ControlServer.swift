@@ -177,7 +177,7 @@ final class ControlServer {
         guard let allowedGroup else { return false }
         if gid == allowedGroup { return true }
         // SO_PEERCRED carries only the primary group; the rest are in /proc.
-        guard let status = ProcessTree.readSmallFile("/proc/\(pid)/status"),
+        guard let status = FileContents.text("/proc/\(pid)/status"),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Groups:") })
         else { return false }
         return line.dropFirst("Groups:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }).contains { gid_t($0) == allowedGroup }

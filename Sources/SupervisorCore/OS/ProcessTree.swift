@@ -6,7 +6,7 @@ import Glibc
 enum ProcessTree {
     /// The parent pid from /proc/PID/stat, or nil if the process is gone.
     static func parent(of pid: pid_t) -> pid_t? {
-        guard let text = readSmallFile("/proc/\(pid)/stat") else { return nil }
+        guard let text = FileContents.text("/proc/\(pid)/stat") else { return nil }
         // Field 2 is "(comm)" and comm may hold spaces or ')': parse after the last ')'.
         guard let close = text.lastIndex(of: ")") else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
@@ -23,9 +23,5 @@ enum ProcessTree {
             current = next
         }
         return nil
-    }
-
-    static func readSmallFile(_ path: String) -> String? {
-        FileContents.text(path)
     }
 }
